@@ -1,0 +1,43 @@
+"""Alembic environment: target metadata is the column registry's tables."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+from romanarchive.config import load_settings
+from romanarchive.db.engine import database_url
+from romanarchive.db.tables import metadata
+
+config = context.config
+url = config.get_main_option("sqlalchemy.url") or database_url(load_settings())
+
+# Views (ivoa.obscore) and extension objects are managed by hand in migrations; autogenerate compares tables only.
+_MANAGED_SCHEMAS = {None, "public"}
+
+
+def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+    if type_ == "table":
+        return getattr(obj, "schema", None) in _MANAGED_SCHEMAS and name != "alembic_version"
+    return True
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=url, target_metadata=metadata, literal_binds=True, include_object=include_object)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connectable = engine_from_config({"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool)
+    with connectable.connect() as connection:
+        context.configure(connection=connection, target_metadata=metadata, include_object=include_object,
+                          compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
