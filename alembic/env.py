@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from alembic import context
 from romanarchive.config import load_settings
 from romanarchive.db.engine import database_url
 from romanarchive.db.tables import metadata

@@ -5,11 +5,11 @@ Revises:
 Create Date: 2026-11-24 05:51:37.693374
 """
 
-from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 import romanarchive.db.registry
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -57,7 +57,6 @@ SELECT
     p.detector::text AS detector,
     p.release::text AS release
 FROM products p JOIN files f ON f.file_id = p.file_id
-WHERE p.product_type <> 'reference'
 """
 
 
@@ -169,12 +168,27 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['file_id'], ['files.file_id'], name=op.f('fk_products_file_id'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('product_id', name=op.f('pk_products')),
     sa.UniqueConstraint('product_type', 'exposure_id', name='uq_products_product_type_exposure_id'),
-    comment='One archived data product of any level (0-5): raw ramps, calibrated images, mosaics, catalogs, community products and calibration reference files.'
+    comment='One archived data product of any level (0-5): raw ramps, calibrated images, mosaics, catalogs and community products.'
     )
     op.create_index('ix_products_exposure_id', 'products', ['exposure_id'], unique=False)
     op.create_index('ix_products_hpx', 'products', ['hpx'], unique=False)
     op.create_index('ix_products_level', 'products', ['level'], unique=False)
     op.create_index('ix_products_s_region', 'products', ['s_region'], unique=False, postgresql_using='gist')
+    op.create_table('reference_files',
+    sa.Column('ref_id', sa.BigInteger(), nullable=False, comment='Reference file identifier'),
+    sa.Column('file_id', sa.BigInteger(), nullable=False, comment='Stored reference file'),
+    sa.Column('reftype', sa.String(length=32), nullable=False, comment='Reference type (dark, flat, gain, ...)'),
+    sa.Column('detector', sa.String(length=10), nullable=False, comment='WFI detector'),
+    sa.Column('optical_element', sa.String(length=20), nullable=False, comment='Optical element, or ANY when it does not depend on it'),
+    sa.Column('useafter', sa.DateTime(), nullable=False, comment='Valid for exposures starting at or after this time (UTC)'),
+    sa.Column('description', sa.Text(), nullable=True, comment="Description from the file's metadata"),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False, comment='When the row was written'),
+    sa.ForeignKeyConstraint(['file_id'], ['files.file_id'], name=op.f('fk_reference_files_file_id'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('ref_id', name=op.f('pk_reference_files')),
+    sa.UniqueConstraint('reftype', 'detector', 'optical_element', 'useafter', name='uq_reference_files_reftype_detector_optical_element_useafter'),
+    comment='Calibration reference files, selected by type, detector, optical element and use-after date.'
+    )
+    op.create_index('ix_reference_files_reftype', 'reference_files', ['reftype'], unique=False)
     op.create_table('jobs',
     sa.Column('job_id', sa.BigInteger(), nullable=False, comment='Job identifier'),
     sa.Column('kind', sa.String(length=32), nullable=False, comment='What the job does, e.g. calibrate'),
@@ -186,6 +200,7 @@ def upgrade() -> None:
     sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True, comment='Lease expiry; a running job past it may be claimed again'),
     sa.Column('error', sa.Text(), nullable=True, comment='Last error text'),
     sa.Column('output_product_id', sa.BigInteger(), nullable=True, comment='Product the job made'),
+    sa.Column('output_key', sa.Text(), nullable=True, comment='Object-store key the current attempt writes; removed if the attempt dies'),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False, comment='When the job was queued'),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True, comment='When the current attempt started'),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True, comment='When it finished'),
@@ -213,33 +228,18 @@ def upgrade() -> None:
     comment='How a product was made: step, software versions, parameters, inputs, reference files and cost.'
     )
     op.create_index('ix_provenance_product_id', 'provenance', ['product_id'], unique=False)
-    op.create_table('reference_files',
-    sa.Column('ref_id', sa.BigInteger(), nullable=False, comment='Reference file identifier'),
-    sa.Column('product_id', sa.BigInteger(), nullable=False, comment='Product holding the file'),
-    sa.Column('reftype', sa.String(length=32), nullable=False, comment='Reference type (dark, flat, gain, ...)'),
-    sa.Column('detector', sa.String(length=10), nullable=False, comment='WFI detector'),
-    sa.Column('optical_element', sa.String(length=20), nullable=False, comment='Optical element, or ANY when it does not depend on it'),
-    sa.Column('useafter', sa.DateTime(), nullable=False, comment='Valid for exposures starting at or after this time (UTC)'),
-    sa.Column('description', sa.Text(), nullable=True, comment="Description from the file's metadata"),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False, comment='When the row was written'),
-    sa.ForeignKeyConstraint(['product_id'], ['products.product_id'], name=op.f('fk_reference_files_product_id'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('ref_id', name=op.f('pk_reference_files')),
-    sa.UniqueConstraint('reftype', 'detector', 'optical_element', 'useafter', name='uq_reference_files_reftype_detector_optical_element_useafter'),
-    comment='Calibration reference files, selected by type, detector, optical element and use-after date.'
-    )
-    op.create_index('ix_reference_files_reftype', 'reference_files', ['reftype'], unique=False)
     op.execute(OBSCORE_VIEW)
     op.execute("INSERT INTO archive_settings (key, value) VALUES ('base_url', 'http://127.0.0.1:8000')")
 
 
 def downgrade() -> None:
     op.execute("DROP VIEW IF EXISTS ivoa.obscore")
-    op.drop_index('ix_reference_files_reftype', table_name='reference_files')
-    op.drop_table('reference_files')
     op.drop_index('ix_provenance_product_id', table_name='provenance')
     op.drop_table('provenance')
     op.drop_index('ix_jobs_state', table_name='jobs')
     op.drop_table('jobs')
+    op.drop_index('ix_reference_files_reftype', table_name='reference_files')
+    op.drop_table('reference_files')
     op.drop_index('ix_products_s_region', table_name='products', postgresql_using='gist')
     op.drop_index('ix_products_level', table_name='products')
     op.drop_index('ix_products_hpx', table_name='products')

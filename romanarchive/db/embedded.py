@@ -100,14 +100,14 @@ class EmbeddedCluster:
         if os.geteuid() != 0:
             return
         pw = pwd.getpwnam("postgres")
-        for parent in reversed(self.pgdata.parent.parents):
-            if not os.access(parent, os.X_OK) or (parent.stat().st_mode & 0o001) == 0:
-                if parent.stat().st_uid != pw.pw_uid and (parent.stat().st_mode & 0o001) == 0:
-                    raise EmbeddedError(
-                        f"the postgres user cannot enter {parent}, so it cannot keep a cluster under it; "
-                        f"set ROMANARCHIVE_HOME to a folder it can reach (e.g. /var/lib/romanarchive) "
-                        f"or allow traversal with: chmod o+x {parent}"
-                    )
+        for parent in (*reversed(self.pgdata.parent.parents), self.pgdata.parent):
+            st = parent.stat()
+            if st.st_uid != pw.pw_uid and not st.st_mode & 0o001:
+                raise EmbeddedError(
+                    f"the postgres user cannot enter {parent}, so it cannot keep a cluster under it; "
+                    f"set ROMANARCHIVE_HOME to a folder it can reach (e.g. /var/lib/romanarchive) "
+                    f"or allow traversal with: chmod o+x {parent}"
+                )
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
         os.chown(self.pgdata, pw.pw_uid, pw.pw_gid)
         self.logfile.touch(exist_ok=True)

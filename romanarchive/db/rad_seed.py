@@ -48,6 +48,13 @@ _UCDS = {
     "instrument_name": "instr", "ra_v1": "pos.eq.ra", "dec_v1": "pos.eq.dec", "pa_v3": "pos.posAng",
     "target_ra": "pos.eq.ra", "target_dec": "pos.eq.dec", "ra_ref": "pos.eq.ra", "dec_ref": "pos.eq.dec",
     "roll_ref": "pos.posAng", "ma_table_number": "meta.id;instr.setup",
+    "execution_plan": "meta.id", "pass": "meta.id", "segment": "meta.id", "observation": "meta.id",
+    "visit": "meta.id", "visit_file_group": "meta.id", "visit_file_sequence": "meta.id",
+    "visit_file_activity": "meta.id", "observation_exposure": "meta.id", "exposure_nresultants": "meta.number",
+    "ma_table_name": "meta.id;instr.setup", "exposure_frame_time": "time.interval", "target_aperture": "instr.setup",
+    "aperture_name": "instr.setup", "v2_ref": "pos.cartesian.x;instr", "v3_ref": "pos.cartesian.y;instr",
+    "program_title": "meta.title", "investigator_name": "meta.bib.author", "science_category": "meta.code.class",
+    "visit_type": "meta.code", "dither_primary_name": "meta.code;instr.setup",
 }
 
 

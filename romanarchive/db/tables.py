@@ -2,7 +2,7 @@
 
 Data flows one way: a file is stored (``files``), registered as a product (``products``, with its exposure in
 ``exposures`` for L1/L2), processed by durable ``jobs`` whose outputs carry ``provenance``. Calibration reference
-files are products too, indexed by type, detector, filter and date in ``reference_files``.
+files are stored files indexed by type, detector, filter and date in ``reference_files``.
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ EXPOSURES = TableSpec(
 
 PRODUCTS = TableSpec(
     "products",
-    "One archived data product of any level (0-5): raw ramps, calibrated images, mosaics, catalogs, community "
-    "products and calibration reference files.",
+    "One archived data product of any level (0-5): raw ramps, calibrated images, mosaics, catalogs and "
+    "community products.",
     (
         C("product_id", "bigint", "Product identifier", ucd="meta.id;meta.main", primary_key=True),
         C("level", "smallint", "Roman data level 0-5", ucd="meta.code.class", nullable=False, indexed=True,
@@ -109,8 +109,7 @@ REFERENCE_FILES = TableSpec(
     "Calibration reference files, selected by type, detector, optical element and use-after date.",
     (
         C("ref_id", "bigint", "Reference file identifier", ucd="meta.id", primary_key=True),
-        C("product_id", "bigint", "Product holding the file", ucd="meta.id", foreign_key="products.product_id",
-          nullable=False),
+        C("file_id", "bigint", "Stored reference file", ucd="meta.id", foreign_key="files.file_id", nullable=False),
         C("reftype", "varchar(32)", "Reference type (dark, flat, gain, ...)", ucd="meta.code", nullable=False,
           indexed=True),
         C("detector", "varchar(10)", "WFI detector", ucd="instr.det", nullable=False),
@@ -161,6 +160,8 @@ JOBS = TableSpec(
         C("lease_until", "timestamptz", "Lease expiry; a running job past it may be claimed again", ucd="time.end"),
         C("error", "text", "Last error text", ucd="meta.note"),
         C("output_product_id", "bigint", "Product the job made", ucd="meta.id"),
+        C("output_key", "text", "Object-store key the current attempt writes; removed if the attempt dies",
+          ucd="meta.ref.uri"),
         C("created_at", "timestamptz", "When the job was queued", ucd="time.creation", nullable=False,
           server_default="now()"),
         C("started_at", "timestamptz", "When the current attempt started", ucd="time.start"),

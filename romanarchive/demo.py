@@ -1,0 +1,51 @@
+"""``romanarchive demo``: the whole foundation, end to end, on a small survey."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from romanarchive.archive import Archive
+
+
+def run_demo(archive: Archive, workdir: Path | None, preset: str = "demo", workers: int = 2) -> None:
+    """Start the database, simulate, ingest, calibrate with ``workers`` processes, and print the result."""
+    from romanarchive.cli import _print_status, ensure_ready
+    from romanarchive.ingest.inspect import IngestError
+    from romanarchive.ingest.service import ingest_paths
+    from romanarchive.jobs.worker import run_workers
+    from romanarchive.sim.survey import SurveyConfig, load_manifest, simulate_survey
+
+    t0 = time.monotonic()
+    click.secho("1/4 database", bold=True)
+    ensure_ready(archive, start=True)
+    click.echo(f"    {archive.engine.url.render_as_string(hide_password=True)}; store {archive.settings.store_url}")
+    workdir = workdir or archive.settings.home / "demo"
+    click.secho(f"2/4 simulate ({preset} survey) into {workdir}", bold=True)
+    config = SurveyConfig.demo() if preset == "demo" else SurveyConfig.tiny()
+    if (workdir / "manifest.json").exists() and load_manifest(workdir).config == config:
+        click.echo("    already simulated with the same configuration; reusing it")
+    else:
+        simulate_survey(config, workdir)
+    click.secho("3/4 ingest", bold=True)
+    errors = 0
+    n = 0
+    for res in ingest_paths(archive, [workdir / "refs", workdir / "l1"], workers=workers):
+        if isinstance(res, IngestError):
+            errors += 1
+            click.echo(f"    error: {res}", err=True)
+        else:
+            n += 1
+    click.echo(f"    {n} files registered or already present, {errors} errors")
+    click.secho(f"4/4 calibrate on ingest ({workers} workers)", bold=True)
+    ran = run_workers(archive.settings, workers)
+    click.echo(f"    ran {ran} calibration job(s)")
+    click.secho(f"\narchive after {time.monotonic() - t0:.0f} s:", bold=True)
+    _print_status(archive)
+    click.echo(
+        "\nnext: `romanarchive status --json`, `romanarchive jobs list`, or look at the tables with\n"
+        f"  psql '{archive.engine.url.set(drivername='postgresql').render_as_string(hide_password=True)}' "
+        "-c 'SELECT obs_id, calib_level, access_url FROM ivoa.obscore'"
+    )
