@@ -147,7 +147,7 @@ def simulate(out: Path, preset: str, **opts: Any) -> None:
         overrides[names.get(key, key)] = value
     config = {"demo": SurveyConfig.demo, "tiny": SurveyConfig.tiny}.get(preset, SurveyConfig)(**overrides)
     manifest = simulate_survey(config, out)
-    click.echo(f"simulated {len(manifest.exposures)} L1 exposures into {out} in {manifest.elapsed_s:.0f} s")
+    click.echo(f"simulated {len(manifest.l1)} L1 exposures into {out} in {manifest.elapsed_s:.0f} s")
 
 
 @main.command()
@@ -278,3 +278,7 @@ def demo(workdir: Path | None, preset: str, workers: int) -> None:
     from romanarchive.demo import run_demo
 
     run_demo(_archive(), workdir, preset, workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -74,3 +74,40 @@ def archive(pg_server: str, tmp_path: Path) -> Iterator[Archive]:
     home.mkdir()
     yield Archive(Settings(home=home, database_url=url, store=str(tmp_path / "store"), lease_seconds=5))
     _drop_database(pg_server, url)
+
+
+@pytest.fixture(scope="session")
+def tiny_survey(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-exposure 512² survey simulated once per test session with romanisim."""
+    from romanarchive.sim.survey import SurveyConfig, simulate_survey
+
+    out = tmp_path_factory.mktemp("tiny_survey")
+    simulate_survey(SurveyConfig.tiny(), out, progress=False)
+    return out
+
+
+def l1_files(survey: Path) -> list[Path]:
+    """L1 files of a simulated survey, in order."""
+    return sorted((survey / "l1").glob("*.asdf"))
+
+
+def archive_counts(archive: Archive) -> dict[str, int]:
+    """Row counts of every registry table."""
+    import sqlalchemy as sa
+
+    from romanarchive.db.tables import ALL_TABLES
+
+    with archive.engine.connect() as conn:
+        return {t.name: conn.execute(sa.text(f"SELECT count(*) FROM {t.name}")).scalar_one()
+                for t in ALL_TABLES if t.name != "archive_settings"}
+
+
+def unreferenced_objects(archive: Archive) -> list[str]:
+    """Store keys no files row points at (must always be empty)."""
+    import sqlalchemy as sa
+
+    from romanarchive.db.tables import files
+
+    with archive.engine.connect() as conn:
+        known = set(conn.execute(sa.select(files.c.uri)).scalars())
+    return [k for k in archive.store.keys() if k not in known]

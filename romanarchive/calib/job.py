@@ -51,7 +51,7 @@ def run_calibrate(archive: Archive, job: queue.Job) -> int:
     from romanarchive.calib.crds_offline import configure_offline
 
     configure_offline(archive.settings.crds_path)
-    from romanarchive.calib.pipeline import calibrate
+    from romanarchive.calib.pipeline import CalibConfig, calibrate
     from romanarchive.calib.references import REFTYPES
     from romanarchive.calib.selection import select_references
 
@@ -73,7 +73,7 @@ def run_calibrate(archive: Archive, job: queue.Job) -> int:
         l1 = _materialise(archive, row.uri, row.filename, scratch)
         refs = {t: _materialise(archive, key, name, scratch / "refs") for t, (key, name) in chosen.items()}
         out_name = row.filename.replace("_uncal", "_cal") if "_uncal" in row.filename else f"{Path(row.filename).stem}_cal.asdf"
-        result = calibrate(l1, refs, scratch / out_name)
+        result = calibrate(l1, refs, scratch / out_name, CalibConfig(crds_path=archive.settings.crds_path))
         return _register_l2(archive, job, result, out_name)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

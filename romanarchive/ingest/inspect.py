@@ -167,9 +167,11 @@ def describe(path: str | Path) -> Description:
     import roman_datamodels.datamodels as rdm
 
     try:
-        model = rdm.open(path, lazy_tree=False)
+        # lazy_load=False reads every block now, so a truncated or corrupt file fails here, not half-way later.
+        model = rdm.open(path, lazy_tree=False, lazy_load=False)
     except Exception as exc:  # asdf/yaml/jsonschema raise many types; all mean "unreadable or invalid"
-        raise IngestError(path, f"cannot be read as a Roman datamodel ({type(exc).__name__}: "
+        hint = " (truncated or corrupt data block?)" if "buffer" in str(exc) or "block" in str(exc).lower() else ""
+        raise IngestError(path, f"cannot be read as a Roman datamodel{hint} ({type(exc).__name__}: "
                                 f"{_first_line(exc)})") from None
     try:
         return _describe_model(path, model)
@@ -215,7 +217,7 @@ def _describe_model(path: Path, model: Any) -> Description:
             raise IngestError(path, "L2 image has no meta.wcs")
         corners, science_shape = wcs_corners(wcs, shape), shape
     foot = _footprint(corners)
-    exposure.update(foot)
+    exposure.update({k: v for k, v in foot.items() if k != "s_fov"})
     em_min, em_max = bandpass_limits(str(exposure.get("optical_element") or ""))
     product = {
         "obs_id": f"{exposure.get('observation_id') or ''}_{exposure['detector']}".lower().lstrip("_"),

@@ -28,20 +28,20 @@ class Registered:
 
 
 def _upsert_files(conn: sa.Connection, items: list[tuple[StoredObject, str]]) -> list[int]:
-    stmt = insert(files).values([
-        {"uri": s.key, "filename": name, "size": s.size, "sha256": s.sha256, "media_type": MEDIA_TYPE}
-        for s, name in items
-    ])
+    rows = [{"uri": s.key, "filename": name, "size": s.size, "sha256": s.sha256, "media_type": MEDIA_TYPE}
+            for s, name in items]
+    stmt = insert(files)
     # Same content is one file: a conflict returns the existing row (the no-op update makes RETURNING see it).
     stmt = stmt.on_conflict_do_update(index_elements=["sha256"], set_={"sha256": stmt.excluded.sha256})
-    return list(conn.execute(stmt.returning(files.c.file_id, sort_by_parameter_order=True)).scalars())
+    # executemany with RETURNING: SQLAlchemy batches it ("insertmanyvalues") and keeps the parameter order.
+    return list(conn.execute(stmt.returning(files.c.file_id, sort_by_parameter_order=True), rows).scalars())
 
 
 def _upsert_exposures(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[int]:
-    stmt = insert(exposures).values(rows)
+    stmt = insert(exposures)
     updatable = {k: stmt.excluded[k] for k in rows[0] if k not in EXPOSURE_IDENTITY}
     stmt = stmt.on_conflict_do_update(index_elements=list(EXPOSURE_IDENTITY), set_=updatable)
-    return list(conn.execute(stmt.returning(exposures.c.exposure_id, sort_by_parameter_order=True)).scalars())
+    return list(conn.execute(stmt.returning(exposures.c.exposure_id, sort_by_parameter_order=True), rows).scalars())
 
 
 def register(conn: sa.Connection, items: list[tuple[Description, StoredObject, str]],
@@ -75,7 +75,7 @@ def register(conn: sa.Connection, items: list[tuple[Description, StoredObject, s
             for i, eid in zip(prod_idx, exp_ids, strict=True)
         ]
         pids = conn.execute(
-            insert(products).values(rows).returning(products.c.product_id, sort_by_parameter_order=True)
+            insert(products).returning(products.c.product_id, sort_by_parameter_order=True), rows
         ).scalars().all()
         for i, eid, pid in zip(prod_idx, exp_ids, pids, strict=True):
             job_id = enqueue(conn, CALIBRATE, pid) if queue_calibration and items[i][0].level == 1 else None
@@ -83,9 +83,8 @@ def register(conn: sa.Connection, items: list[tuple[Description, StoredObject, s
     ref_idx = [i for i, (d, _, _) in enumerate(items) if d.kind == "reference"]
     if ref_idx:
         rids = conn.execute(
-            insert(reference_files)
-            .values([{"file_id": file_ids[i], **items[i][0].reference} for i in ref_idx])
-            .returning(reference_files.c.ref_id, sort_by_parameter_order=True)
+            insert(reference_files).returning(reference_files.c.ref_id, sort_by_parameter_order=True),
+            [{"file_id": file_ids[i], **items[i][0].reference} for i in ref_idx],
         ).scalars().all()
         for i, rid in zip(ref_idx, rids, strict=True):
             out[i] = Registered(file_ids[i], ref_id=rid)

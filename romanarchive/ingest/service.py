@@ -169,6 +169,8 @@ def _ingest_one(settings: Settings, path: Path, replace: bool) -> IngestResult |
         return ingest_file(Archive(settings), path, replace)
     except IngestError as exc:
         return exc
+    except Exception as exc:  # a database or store fault on one file must not hide the outcome of the others
+        return IngestError(path, f"not ingested: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
 
 
 def ingest_paths(archive: Archive, paths: Iterable[str | Path], replace: bool = False,
