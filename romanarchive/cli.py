@@ -216,7 +216,8 @@ def jobs_retry(job_ids: tuple[int, ...]) -> None:
 
 @main.command()
 @click.option("--workers", "-n", type=int, default=1, show_default=True, help="Worker processes.")
-@click.option("--dask", "dask_address", default=None, help="Run on Dask: 'local' (LocalCluster) or a scheduler address.")
+@click.option("--dask", "dask_address", default=None,
+              help="Run on Dask: 'local' (LocalCluster) or a scheduler address.")
 @click.option("--wait", is_flag=True, help="Keep running and wait for new jobs.")
 def worker(workers: int, dask_address: str | None, wait: bool) -> None:
     """Run queued jobs (calibration of new L1 exposures) until the queue is empty."""
@@ -238,7 +239,8 @@ def archive_status(archive: Archive) -> dict[str, Any]:
     from romanarchive.jobs.queue import counts
 
     with archive.engine.connect() as conn:
-        per_level = dict(conn.execute(sa.select(products.c.level, sa.func.count()).group_by(products.c.level)).all())
+        rows = conn.execute(sa.select(products.c.level, sa.func.count()).group_by(products.c.level)).all()
+        per_level: dict[int, int] = {int(level): int(n) for level, n in rows}
         return {
             "levels": {str(lv): int(per_level.get(lv, 0)) for lv in LEVELS},
             "jobs": counts(conn),

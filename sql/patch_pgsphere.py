@@ -25,10 +25,12 @@ def main() -> int:
         print("patch_pgsphere: no pg_sphere SQL scripts found (is postgresql-NN-pgsphere installed?)", file=sys.stderr)
         return 1
     for path in scripts:
-        text = open(path, encoding="utf-8").read()
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
         new, n = _BLOCK.subn("-- romanarchive: obsolete @ (.., smoc) operator removed as upstream PR #92\n", text)
         if n:
-            open(path, "w", encoding="utf-8").write(new)
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(new)
             print(f"patch_pgsphere: removed {n} obsolete operator(s) from {path}")
     return 0
 

@@ -110,4 +110,4 @@ def unreferenced_objects(archive: Archive) -> list[str]:
 
     with archive.engine.connect() as conn:
         known = set(conn.execute(sa.select(files.c.uri)).scalars())
-    return [k for k in archive.store.keys() if k not in known]
+    return [k for k in archive.store.list_keys() if k not in known]

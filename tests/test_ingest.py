@@ -62,7 +62,7 @@ def test_simulate_ingest_calibrate(archive: Archive, tiny_survey: Path, tmp_path
     first = next(r for r in l2 if r["t_min"] == min(x["t_min"] for x in l2))
     with archive.engine.connect() as conn:
         key = conn.execute(sa.text("SELECT uri FROM files WHERE file_id = :f"), {"f": first["file_id"]}).scalar_one()
-        names = prov[0]["reference_files"] if prov[0]["product_id"] == first["product_id"] else prov[1]["reference_files"]
+        names = next(p["reference_files"] for p in prov if p["product_id"] == first["product_id"])
     refs = {t: next((tiny_survey / "refs").rglob(n)) for t, n in names.items() if n != "N/A"}
     bare = bare_pipeline_call(l1_files(tiny_survey)[0], refs, tmp_path / "bare")
     ours = archive.store.local_path(key)
@@ -73,10 +73,10 @@ def test_simulate_ingest_calibrate(archive: Archive, tiny_survey: Path, tmp_path
 
 def test_reingest_is_a_noop(archive: Archive, tiny_survey: Path) -> None:
     _ingest_all(archive, tiny_survey)
-    before, keys = archive_counts(archive), archive.store.keys()
+    before, keys = archive_counts(archive), archive.store.list_keys()
     again = _ingest_all(archive, tiny_survey)
     assert {r.status for r in again} == {"unchanged"}  # type: ignore[union-attr]
-    assert archive_counts(archive) == before and archive.store.keys() == keys
+    assert archive_counts(archive) == before and archive.store.list_keys() == keys
 
 
 def _modified_copy(src: Path, dst: Path) -> Path:
@@ -151,7 +151,7 @@ def test_bad_input_is_refused_and_leaves_nothing(case: str, archive: Archive, ti
         ingest_file(archive, bad)
     assert str(bad) in str(info.value) and "\n" not in str(info.value)
     assert all(n == 0 for n in archive_counts(archive).values())
-    assert archive.store.keys() == []
+    assert archive.store.list_keys() == []
 
 
 def test_cli_reports_bad_file_and_exits_nonzero(archive: Archive, tiny_survey: Path, tmp_path: Path,

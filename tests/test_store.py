@@ -34,9 +34,9 @@ def _roundtrip(store: ObjectStore, tmp_path: Path) -> None:
     out = store.get_file(obj.key, tmp_path / "back.asdf")
     assert out.read_bytes() == src.read_bytes()
     assert b"".join(store.iter_bytes(obj.key, 1 << 20)) == src.read_bytes()
-    assert store.keys() == [obj.key]
+    assert store.list_keys() == [obj.key]
     store.delete(obj.key)
-    assert not store.exists(obj.key) and store.keys() == []
+    assert not store.exists(obj.key) and store.list_keys() == []
 
 
 def test_local_store_roundtrip(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_local_write_leaves_no_temporary_on_failure(tmp_path: Path, monkeypatch:
     with pytest.raises(OSError, match="disk full"):
         store.put_file(src, "l1")
     assert list((tmp_path / "store").rglob("*.tmp-*")) == []
-    assert store.keys() == []
+    assert store.list_keys() == []
 
 
 def test_rejects_unsafe_names(tmp_path: Path) -> None:

@@ -72,7 +72,8 @@ def run_calibrate(archive: Archive, job: queue.Job) -> int:
             chosen = select_references(conn, REFTYPES, row.detector, row.optical_element, row.exposure_start_time)
         l1 = _materialise(archive, row.uri, row.filename, scratch)
         refs = {t: _materialise(archive, key, name, scratch / "refs") for t, (key, name) in chosen.items()}
-        out_name = row.filename.replace("_uncal", "_cal") if "_uncal" in row.filename else f"{Path(row.filename).stem}_cal.asdf"
+        stem = Path(row.filename).stem.removesuffix("_uncal")
+        out_name = f"{stem}_cal.asdf"
         result = calibrate(l1, refs, scratch / out_name, CalibConfig(crds_path=archive.settings.crds_path))
         return _register_l2(archive, job, result, out_name)
     finally:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from romanarchive.db.tables import files, reference_files
 
 
-class MissingReference(LookupError):
+class MissingReferenceError(LookupError):
     """No reference file fits an exposure."""
 
 
@@ -35,7 +35,7 @@ def select_references(conn: sa.Connection, reftypes: tuple[str, ...], detector: 
 
     Raises
     ------
-    MissingReference
+    MissingReferenceError
         When any type has no candidate; the message lists all that are missing.
     """
     rf = reference_files
@@ -50,8 +50,8 @@ def select_references(conn: sa.Connection, reftypes: tuple[str, ...], detector: 
     chosen = {r.reftype: (r.uri, r.filename) for r in rows}
     missing = [t for t in reftypes if t not in chosen]
     if missing:
-        raise MissingReference(
-            f"no {', '.join(missing)} reference file for {detector}/{optical_element} valid at {start:%Y-%m-%dT%H:%M:%S}"
-            " — ingest a reference set (romanarchive simulate writes one under refs/)"
+        raise MissingReferenceError(
+            f"no {', '.join(missing)} reference file for {detector}/{optical_element} valid at "
+            f"{start:%Y-%m-%dT%H:%M:%S} — ingest a reference set (romanarchive simulate writes one under refs/)"
         )
     return chosen

@@ -57,7 +57,7 @@ EXPOSURES = TableSpec(
     (
         C("exposure_id", "bigint", "Archive exposure identifier", ucd="meta.id;meta.main", primary_key=True),
         *(
-            C(**c, nullable=c["name"] not in _EXPOSURE_IDENTITY,
+            C(**c, nullable=c["name"] not in _EXPOSURE_IDENTITY,  # type: ignore[arg-type]
               principal=c["name"] in ("observation_id", "detector", "optical_element", "exposure_start_time"))
             for c in RAD_EXPOSURE_COLUMNS
         ),

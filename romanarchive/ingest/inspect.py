@@ -198,7 +198,7 @@ def _describe_model(path: Path, model: Any) -> Description:
     level, product_type = PRODUCT_KINDS[name]
     try:
         data = model.data
-        shape = tuple(int(n) for n in data.shape[-2:])
+        shape = (int(data.shape[-2]), int(data.shape[-1]))
     except Exception as exc:
         raise IngestError(path, f"data array unreadable (truncated?): {_first_line(exc)}") from None
     exposure = {c["name"]: _plain(_get(model, c["source"])) for c in RAD_EXPOSURE_COLUMNS}

@@ -188,7 +188,7 @@ class ObjectStore:
                     break
                 parent = parent.parent
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def list_keys(self, prefix: str = "") -> list[str]:
         """Every object key under a prefix."""
         base = self.path(prefix.strip("/")) if prefix else self.root
         if not self.fs.exists(base):
