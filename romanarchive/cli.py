@@ -51,8 +51,11 @@ def ensure_ready(archive: Archive, start: bool = False) -> None:
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 def main(verbose: int) -> None:
     """Archive and catalog system for the Roman Wide Field Imager."""
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # romancal/stpipe set INFO on their own loggers; filter at the handler so -v decides what is shown.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
 
 
 @main.group()

@@ -141,6 +141,22 @@ def test_variables_vary_constants_do_not(tab: Table) -> None:
     assert isinstance(flux_at(row, mjds[0], "F087"), float)
 
 
+def test_variables_vary_between_epochs(cfg: SurveyConfig, tab: Table) -> None:
+    # Periods are chosen not to alias with the epoch spacing.
+    var = tab[tab["kind"] == "variable"]
+    mags = np.array([truth.mag_at(var, cfg.epoch_mjd(e), "F158") for e in range(cfg.epochs)])
+    assert np.all(np.ptp(mags, axis=0) > 0.1 * np.asarray(var["amplitude"]))
+
+
+def test_synthetic_sources_avoid_gaia_glare(tab: Table) -> None:
+    gaia = tab[tab["kind"] == "gaia"]
+    synth = tab[np.isin(tab["kind"], ["star", "variable", "transient", "galaxy"])]
+    seps = SkyCoord(synth["ra"], synth["dec"], unit="deg").separation(
+        SkyCoord(gaia["ra"], gaia["dec"], unit="deg")[:, None]
+    )
+    assert seps.arcsec.min() > 4.0
+
+
 def test_transients(cfg: SurveyConfig, specs: list[L1Spec], tab: Table) -> None:
     tr = tab[tab["kind"] == "transient"]
     for row in tr:

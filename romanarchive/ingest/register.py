@@ -77,9 +77,10 @@ def register(conn: sa.Connection, items: list[tuple[Description, StoredObject, s
         pids = conn.execute(
             insert(products).returning(products.c.product_id, sort_by_parameter_order=True), rows
         ).scalars().all()
+        l1 = [pid for i, pid in zip(prod_idx, pids, strict=True) if items[i][0].level == 1]
+        queued = enqueue(conn, CALIBRATE, l1) if queue_calibration else {}
         for i, eid, pid in zip(prod_idx, exp_ids, pids, strict=True):
-            job_id = enqueue(conn, CALIBRATE, pid) if queue_calibration and items[i][0].level == 1 else None
-            out[i] = Registered(file_ids[i], product_id=pid, exposure_id=eid, job_id=job_id)
+            out[i] = Registered(file_ids[i], product_id=pid, exposure_id=eid, job_id=queued.get(pid))
     ref_idx = [i for i, (d, _, _) in enumerate(items) if d.kind == "reference"]
     if ref_idx:
         rids = conn.execute(

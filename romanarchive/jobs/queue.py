@@ -37,15 +37,23 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def enqueue(conn: sa.Connection, kind: str, product_id: int) -> int | None:
-    """Queue a job unless the same (kind, product) is already known; returns its id when queued."""
+def enqueue(conn: sa.Connection, kind: str, product_ids: list[int]) -> dict[int, int]:
+    """Queue one job per product unless the same (kind, product) is already known.
+
+    Returns
+    -------
+    dict
+        product id -> id of the job queued now (products that already had one are absent).
+    """
+    if not product_ids:
+        return {}
     stmt = (
         sa.dialects.postgresql.insert(jobs)
-        .values(kind=kind, product_id=product_id)
         .on_conflict_do_nothing(index_elements=["kind", "product_id"])
-        .returning(jobs.c.job_id)
+        .returning(jobs.c.product_id, jobs.c.job_id)
     )
-    return conn.execute(stmt).scalar_one_or_none()
+    rows = conn.execute(stmt, [{"kind": kind, "product_id": pid} for pid in product_ids]).all()
+    return {pid: jid for pid, jid in rows}
 
 
 _CLAIM = sa.text(

@@ -10,10 +10,13 @@ Conventions
   (not multiplied by cos dec).  Gaia stars use their proper motions from J2016.0.
 * ``mag_<FILTER>`` is the AB magnitude: the mean (variables), the peak (transients) or constant.
   Fluxes are in maggies (``10**(-0.4 mag)``), the unit romanisim catalogues use.
-* Variables: ``mag + amplitude * sin(2π (mjd - ref_mjd) / period + phase)``.
+* Variables: ``mag + amplitude * sin(2π (mjd - ref_mjd) / period + phase)``; periods (~0.1–5 d)
+  are chosen so that consecutive epochs fall 0.15–0.85 cycles apart (no aliasing).
 * Transients: no flux before ``t0``; then ``mag + decay * (mjd - t0)`` (mag/day).
 * Synthetic stars are no brighter than 18 mag (~1 mag below saturation of the peak pixel at MA
-  table 4); Gaia stars keep their real brightness and saturate, as real ones would.
+  table 4); Gaia stars keep their real brightness and saturate, as real ones would, so synthetic
+  sources (and moving-object tracks) are kept out of their glare (8" at G = 9, more if brighter).
+* Transients appear between the end of epoch 0 and the start of the last epoch (never with 1 epoch).
 """
 
 from __future__ import annotations
@@ -65,21 +68,41 @@ def read_gaia() -> np.ndarray:
 
 
 class _Patch:
-    """One image footprint (pointing × detector at dither 0, epoch 0) used to place sources."""
+    """One image footprint (pointing × detector at dither 0, epoch 0) used to place sources.
 
-    def __init__(self, spec: L1Spec):
+    `avoid` is (ra, dec, radius_arcsec) of saturated Gaia stars: synthetic sources are kept out of
+    their glare so that their photometry (light curves, transients) stays clean.
+    """
+
+    def __init__(self, spec: L1Spec, avoid: tuple[np.ndarray, np.ndarray, np.ndarray]):
         self.spec = spec
         self.wcs = spec_wcs(spec)
         self.size = spec.size
+        self.avoid = avoid
 
     def to_sky(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ra, dec = self.wcs.xyToradec(np.asarray(x, float), np.asarray(y, float), units="deg")
         return np.mod(ra, 360.0), dec
 
+    def clear(self, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+        """True where (ra, dec) is outside every avoided star's radius."""
+        ara, adec, rad = self.avoid
+        dx = ((ra[:, None] - ara[None, :] + 180.0) % 360.0 - 180.0) * np.cos(np.radians(adec))[None, :]
+        d = np.hypot(dx, dec[:, None] - adec[None, :]) * 3600.0
+        return np.all(d > rad[None, :], axis=1)
+
     def random_sky(self, rng: np.random.Generator, n: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
-        # Uniform in pixels (+margin so dithered frames stay filled), mapped through the real WCS.
+        # Uniform in pixels (+margin so dithered frames stay filled), mapped through the real WCS;
+        # rejection-sampled away from bright stars.
         lo, hi = -margin, self.size - 1 + margin
-        return self.to_sky(rng.uniform(lo, hi, n), rng.uniform(lo, hi, n))
+        ra_out, dec_out = np.empty(0), np.empty(0)
+        for _ in range(100):
+            if len(ra_out) >= n:
+                break
+            ra, dec = self.to_sky(rng.uniform(lo, hi, 2 * n), rng.uniform(lo, hi, 2 * n))
+            ok = self.clear(ra, dec)
+            ra_out, dec_out = np.concatenate([ra_out, ra[ok]]), np.concatenate([dec_out, dec[ok]])
+        return ra_out[:n], dec_out[:n]
 
 
 def _in_image(spec: L1Spec, ra: np.ndarray, dec: np.ndarray, margin: float) -> tuple[np.ndarray, ...]:
@@ -88,11 +111,14 @@ def _in_image(spec: L1Spec, ra: np.ndarray, dec: np.ndarray, margin: float) -> t
     return (x > lo) & (x < hi) & (y > lo) & (y < hi), x, y
 
 
-def _patches(config: SurveyConfig, specs: list[L1Spec]) -> list[_Patch]:
+def _patches(specs: list[L1Spec], gaia: Table) -> list[_Patch]:
     seen: dict[tuple[int, str], L1Spec] = {}
     for s in specs:  # first spec of each (pointing, detector) is epoch 0, dither 0
         seen.setdefault((s.observation, s.detector), s)
-    return [_Patch(s) for s in seen.values()]
+    # Glare radius: 8" at G = 9, growing by 10^(0.2 ΔG) for brighter stars.
+    radius = np.clip(8.0 * 10 ** (-0.2 * (np.asarray(gaia["g"], float) - 9.0)), 4.0, 60.0)
+    avoid = (np.asarray(gaia["ra"], float), np.asarray(gaia["dec"], float), radius)
+    return [_Patch(s, avoid) for s in seen.values()]
 
 
 # --------------------------------------------------------------------------- truth table
@@ -145,8 +171,10 @@ def truth_table(
     t_last = config.epoch_mjd(config.epochs - 1)
     dmax = config.dither_arcsec * 1.5 / 0.11  # dither excursion in pixels
     blocks: list[Table] = []
+    gaia = _gaia(config, specs if config.include_gaia else [], filters)
+    patches = _patches(specs, gaia)
 
-    for patch in _patches(config, specs):
+    for patch in patches:
         # Stars: more faint than bright (uniform in sqrt), 18–24 mag in F158, modest colours.
         n = config.n_stars
         ra, dec = patch.random_sky(rng, n, dmax)
@@ -157,7 +185,7 @@ def truth_table(
         ra, dec = patch.random_sky(rng, n, -0.05 * config.size)  # keep fully inside the image
         mags = _mags(rng.uniform(18.5, 21.5, n), rng.normal(0.0, 0.3, n), filters)
         blocks.append(_block(
-            "variable", ra, dec, mags, t_start, period=10 ** rng.uniform(-1.0, 0.7, n),
+            "variable", ra, dec, mags, t_start, period=_periods(rng, n, config.epoch_spacing_days),
             amplitude=rng.uniform(0.2, 0.8, n), phase=rng.uniform(0, 2 * np.pi, n),
         ))
 
@@ -180,8 +208,11 @@ def truth_table(
         t0 = rng.uniform(t_lo, max(t_last, t_lo), n)
         ra, dec = patch.random_sky(rng, n, -0.05 * config.size)
         host = np.full(n, -1)
-        on_host = (np.arange(n) % 2 == 0) & (len(gal) > 0)  # every other one sits on a galaxy
-        hosts = rng.integers(0, max(len(gal), 1), n)
+        # Every other one sits on a galaxy well inside the image (galaxies also fill the margin).
+        gx, gy = patch.wcs.radecToxy(np.asarray(gal["ra"]), np.asarray(gal["dec"]), units="deg")
+        inner = np.flatnonzero((np.minimum(gx, gy) > 0.05 * config.size) & (np.maximum(gx, gy) < 0.95 * config.size))
+        on_host = (np.arange(n) % 2 == 0) & (len(inner) > 0)
+        hosts = inner[rng.integers(0, max(len(inner), 1), n)] if len(inner) else np.zeros(n, int)
         # Offset ~0.5 half-light radius from the host's centre, in a random direction.
         off = 0.5 * np.asarray(gal["half_light_radius"])[hosts] / 3600.0 if len(gal) else np.zeros(n)
         ang = rng.uniform(0, 2 * np.pi, n)
@@ -194,9 +225,9 @@ def truth_table(
         tr = _block("transient", ra, dec, mags, t_start, t0=t0, decay=rng.uniform(0.05, 0.3, n), host_id=host)
         blocks.append(tr)
 
-    blocks.append(_moving(config, _patches(config, specs)[0], rng, filters, t_start, t_last))
-    if config.include_gaia:
-        blocks.append(_gaia(config, specs, filters))
+    blocks.append(_moving(config, patches[0], rng, filters, t_start, t_last))
+    gaia.remove_column("g")
+    blocks.append(gaia)
 
     tab = vstack(blocks, metadata_conflicts="silent")
     tab.add_column(np.arange(len(tab), dtype="i8"), name="id", index=0)
@@ -204,13 +235,29 @@ def truth_table(
     return tab
 
 
+def _periods(rng: np.random.Generator, n: int, spacing: float) -> np.ndarray:
+    # Roughly log-uniform in 0.1–5 d, but nudged so that consecutive epochs are 0.15–0.85 cycles
+    # apart: a period close to spacing/k would alias and look constant in the survey.
+    target = 10 ** rng.uniform(-1.0, 0.7, n)
+    frac = rng.uniform(0.15, 0.85, n)
+    k = np.maximum(np.round(spacing / target - frac), 0.0)
+    return spacing / (k + frac)
+
+
 def _moving(config: SurveyConfig, patch: _Patch, rng: np.random.Generator, filters: list[str],
             t_start: float, t_last: float) -> Table:
     # Linear tracks across the first footprint, from ~20% to ~80% of the image over the survey,
     # so the object is inside the image in every epoch.
     n, s = config.n_moving, config.size
-    x0, y0 = rng.uniform(0.15, 0.3, n) * s, rng.uniform(0.15, 0.85, n) * s
-    x1, y1 = rng.uniform(0.7, 0.85, n) * s, rng.uniform(0.15, 0.85, n) * s
+    x0, y0, x1, y1 = (np.empty(n) for _ in range(4))
+    for i in range(n):
+        for _ in range(50):  # retry tracks that cross a bright star's glare
+            xa, ya = rng.uniform(0.15, 0.3) * s, rng.uniform(0.15, 0.85) * s
+            xb, yb = rng.uniform(0.7, 0.85) * s, rng.uniform(0.15, 0.85) * s
+            frac = np.linspace(0.0, 1.0, 41)
+            if patch.clear(*patch.to_sky(xa + frac * (xb - xa), ya + frac * (yb - ya))).all():
+                break
+        x0[i], y0[i], x1[i], y1[i] = xa, ya, xb, yb
     ra0, dec0 = patch.to_sky(x0, y0)
     ra1, dec1 = patch.to_sky(x1, y1)
     span = max(t_last - t_start, 1.0)
@@ -234,11 +281,13 @@ def _gaia(config: SurveyConfig, specs: list[L1Spec], filters: list[str]) -> Tabl
     g = cand[keep]
     cos_g = np.cos(np.radians(g["dec"]))
     mags = {f"mag_{f}": g["g"].astype(float) + GAIA_SLOPE * (WAVELENGTH_UM[f] - 0.62) for f in filters}
-    return _block(
+    tab = _block(
         "gaia", g["ra"].astype(float), g["dec"].astype(float), mags, GAIA_EPOCH_MJD,
         dra_dt=g["pmra"] / cos_g / 3.6e6 / 365.25, ddec_dt=g["pmdec"] / 3.6e6 / 365.25,
         gaia_source_id=g["source_id"],
     )
+    tab["g"] = g["g"].astype(float)  # for the glare radius; dropped from the truth table
+    return tab
 
 
 # --------------------------------------------------------------------------- evaluation
