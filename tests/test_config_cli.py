@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from click.testing import CliRunner
 
 from romanarchive.cli import main
 from romanarchive.config import load_settings
+from romanarchive.db.scratch import free_port
 
 
 def test_defaults_toml_and_environment(tmp_path: Path) -> None:
@@ -37,9 +37,7 @@ def test_db_start_status_stop_on_embedded_cluster() -> None:
         pytest.skip("embedded-cluster test; this run targets an external server")
     home = Path(tempfile.mkdtemp(prefix="romanarchive-cli-"))
     os.chmod(home, 0o755)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {"ROMANARCHIVE_HOME": str(home), "ROMANARCHIVE_PG_PORT": str(port), "ROMANARCHIVE_DATABASE_URL": ""}
     runner = CliRunner()
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from romanarchive.db.scratch import free_port
 from romanarchive.store.objectstore import ObjectStore, StoreError, content_key
 
 
@@ -62,16 +63,11 @@ def test_rejects_unsafe_names(tmp_path: Path) -> None:
         content_key("l1", "ab" * 32, "..")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """A real S3 API (moto in server mode) on loopback."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
