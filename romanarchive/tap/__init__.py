@@ -1,0 +1,1 @@
+"""Table Access Protocol (TAP) service: ADQL translation, table metadata and query execution."""
