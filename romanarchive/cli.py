@@ -128,14 +128,15 @@ def db_upgrade() -> None:
 @main.command()
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for l1/, refs/, truth/ and manifest.json.")
-@click.option("--preset", type=click.Choice(["demo", "tiny", "custom"]), default="custom", show_default=True)
+@click.option("--preset", type=click.Choice(["demo", "tiny", "custom"]), default="custom", show_default=True,
+              help="Start from the demo (24 exposures) or tiny (2 exposures) survey; other options override it.")
 @click.option("--size", type=int, default=None, help="Image side in pixels: 512 for tests, 4088 full detector.")
-@click.option("--pointings", type=int, default=None)
-@click.option("--dithers", type=int, default=None)
-@click.option("--epochs", type=int, default=None)
+@click.option("--pointings", type=int, default=None, help="Telescope pointings tiling the field.")
+@click.option("--dithers", type=int, default=None, help="Dithered exposures per pointing and epoch.")
+@click.option("--epochs", type=int, default=None, help="Visits of the field (variability, transients, motion).")
 @click.option("--filters", default=None, help="Comma-separated, e.g. F087,F158.")
 @click.option("--detectors", default=None, help="Comma-separated, e.g. WFI01,WFI02.")
-@click.option("--seed", type=int, default=None)
+@click.option("--seed", type=int, default=None, help="Random seed; the same seed gives the same survey.")
 def simulate(out: Path, preset: str, **opts: Any) -> None:
     """Simulate a small Roman WFI survey with romanisim (L1 ramps, reference files, truth catalogue)."""
     from romanarchive.sim.survey import SurveyConfig, simulate_survey
