@@ -176,3 +176,20 @@ def test_cli_reports_bad_file_and_exits_nonzero(archive: Archive, tiny_survey: P
     st = json.loads(result.output)
     assert set(st["levels"]) == {"0", "1", "2", "3", "4", "5"} and st["reference_files"] > 0
     assert isinstance(st["jobs"], dict)
+
+
+def test_parallel_ingest_reports_errors_and_shares_identical_files(archive: Archive, tiny_survey: Path,
+                                                                   tmp_path: Path) -> None:
+    """Two worker processes; the same reference content in two folders; one bad file among them."""
+    first, second = tmp_path / "a" / "refs", tmp_path / "b" / "refs"
+    shutil.copytree(tiny_survey / "refs", first)
+    shutil.copytree(tiny_survey / "refs", second)
+    (first / "junk.asdf").write_text("not asdf")
+    results = list(ingest_paths(archive, [first, second], workers=2))
+    errors = [r for r in results if isinstance(r, IngestError)]
+    assert len(errors) == 1 and "not an ASDF file" in str(errors[0]) and errors[0].path.endswith("junk.asdf")
+    ok = [r for r in results if not isinstance(r, IngestError)]
+    n_refs = len(list((tiny_survey / "refs").rglob("*.asdf")))
+    assert len(ok) == 2 * n_refs and sum(r.status == "ingested" for r in ok) == n_refs
+    assert archive_counts(archive)["reference_files"] == n_refs
+    assert unreferenced_objects(archive) == [] and len(archive.store.list_keys()) == n_refs

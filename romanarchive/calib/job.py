@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from romanarchive.archive import Archive
 from romanarchive.db.tables import exposures, files, products, provenance
 from romanarchive.ingest.inspect import describe
-from romanarchive.ingest.register import register
+from romanarchive.ingest.register import discard_unregistered, register
 from romanarchive.jobs import queue
 from romanarchive.store.objectstore import content_key, sha256_file
 
@@ -27,10 +27,7 @@ def _cleanup_previous(archive: Archive, job: queue.Job, scratch: Path) -> None:
     if scratch.exists():
         shutil.rmtree(scratch, ignore_errors=True)
     if job.output_key:
-        with archive.engine.connect() as conn:
-            referenced = conn.execute(sa.select(files.c.file_id).where(files.c.uri == job.output_key)).first()
-        if referenced is None:
-            archive.store.delete(job.output_key)
+        discard_unregistered(archive, job.output_key)
 
 
 def _materialise(archive: Archive, key: str, name: str, folder: Path) -> Path:
@@ -106,8 +103,7 @@ def _register_l2(archive: Archive, job: queue.Job, result: object, out_name: str
             ))
             queue.mark_done(conn, job.job_id, reg.product_id)
     except BaseException:
-        if stored.created:
-            archive.store.delete(stored.key)
+        discard_unregistered(archive, stored.key)
         raise
     assert reg.product_id is not None
     return reg.product_id

@@ -37,6 +37,10 @@ class IngestError(ValueError):
         self.reason = reason
         super().__init__(f"{path}: {reason}")
 
+    def __reduce__(self) -> tuple[type[IngestError], tuple[str, str]]:
+        # Exceptions pickle their args; ours has two, so say how (ingest --workers sends them between processes).
+        return (IngestError, (self.path, self.reason))
+
 
 @dataclass
 class Description:

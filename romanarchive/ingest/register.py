@@ -8,12 +8,25 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from romanarchive.archive import Archive
 from romanarchive.db.tables import EXPOSURE_IDENTITY, exposures, files, products, reference_files
 from romanarchive.ingest.inspect import MEDIA_TYPE, Description
 from romanarchive.jobs.queue import enqueue
 from romanarchive.store.objectstore import StoredObject
 
 CALIBRATE = "calibrate"
+
+
+def discard_unregistered(archive: Archive, key: str) -> None:
+    """Remove a stored object unless a ``files`` row points at it.
+
+    Used after a failed registration: the object may have been written by a concurrent ingest of the same content
+    that did commit, and that one must keep it.
+    """
+    with archive.engine.connect() as conn:
+        referenced = conn.execute(sa.select(files.c.file_id).where(files.c.uri == key)).first()
+    if referenced is None:
+        archive.store.delete(key)
 
 
 @dataclass(frozen=True)

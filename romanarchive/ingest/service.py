@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from romanarchive.archive import Archive
 from romanarchive.config import Settings
 from romanarchive.db.tables import EXPOSURE_IDENTITY, exposures, files, products, reference_files
 from romanarchive.ingest.inspect import Description, IngestError, describe
-from romanarchive.ingest.register import register
+from romanarchive.ingest.register import discard_unregistered, register
 from romanarchive.store.objectstore import sha256_file
 
 
@@ -147,9 +148,18 @@ def ingest_file(archive: Archive, path: str | Path, replace: bool = False) -> In
         with archive.engine.begin() as conn:
             stale = _remove_existing(conn, desc, [e[0] for e in existing]) if existing else []
             reg = register(conn, [(desc, stored, path.name)])[0]
+    except sa.exc.IntegrityError:
+        discard_unregistered(archive, stored.key)
+        with archive.engine.connect() as conn:
+            known = _already_registered(conn, sha)
+        if known is None:  # not a concurrent ingest of the same content: a real conflict
+            raise IngestError(path, "same identity was archived concurrently from a different file; "
+                                    "run ingest again (use --replace to supersede it)") from None
+        kind, ident, level = known
+        return IngestResult(str(path), "unchanged", kind, level,
+                            ident if kind == "product" else None, ident if kind == "reference" else None)
     except BaseException:
-        if stored.created:
-            archive.store.delete(stored.key)
+        discard_unregistered(archive, stored.key)
         raise
     _drop_orphans(archive, stale)
     return IngestResult(str(path), "replaced" if existing else "ingested", desc.kind, desc.level,
@@ -196,5 +206,6 @@ def ingest_paths(archive: Archive, paths: Iterable[str | Path], replace: bool = 
             for f in batch:
                 yield _ingest_one(archive.settings, f, replace)
             continue
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: a forked child would share the parent's pooled database connections.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
             yield from pool.map(_ingest_one, [archive.settings] * len(batch), batch, [replace] * len(batch))
