@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,10 @@ def main(verbose: int) -> None:
     # romancal/stpipe set INFO on their own loggers; filter at the handler so -v decides what is shown.
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)
+    if not verbose:
+        # Offline by design: romanisim warns on every image that CRDS is not used; romancal about on_disk.
+        logging.getLogger("romanisim").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", message="on_disk is only supported", category=UserWarning)
 
 
 @main.group()
@@ -203,7 +208,7 @@ def jobs_list(state: str | None, limit: int) -> None:
     click.echo(f"{'job':>6} {'kind':<10} {'state':<8} {'product':>8} {'tries':>5}  error")
     for r in rows:
         err = (r["error"] or "").strip().splitlines()
-        click.echo(f"{r['job_id']:>6} {r['kind']:<10} {r['state']:<8} {r['product_id']:>8} {r['attempts']:>5}  "
+        click.echo(f"{r['job_id']:>6} {r['kind']:<10} {r['state']:<8} {r['product_id'] or '-':>8} {r['attempts']:>5}  "
                    f"{err[0][:100] if err else ''}")
 
 
@@ -284,6 +289,64 @@ def demo(workdir: Path | None, preset: str, workers: int) -> None:
     from romanarchive.demo import run_demo
 
     run_demo(_archive(), workdir, preset, workers)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--public-url", default=None, help="URL clients reach the server at (default http://HOST:PORT).")
+@click.option("--workers", "-n", type=int, default=2, show_default=True,
+              help="Threads running async TAP jobs in this process (0: leave them to `romanarchive worker`).")
+def serve(host: str, port: int, public_url: str | None, workers: int) -> None:
+    """Serve TAP (sync, async, VOSI), cone search at /scs and product downloads at /files/{id}."""
+    from romanarchive.server.app import serve as run_server
+
+    archive = _archive()
+    ensure_ready(archive)
+    click.echo(f"TAP service at {public_url or f'http://{host}:{port}'}/tap")
+    run_server(archive, host, port, public_url, workers)
+
+
+@main.group()
+def adql() -> None:
+    """Check or translate ADQL against the published tables."""
+
+
+def _read_query() -> str:
+    query = sys.stdin.read()
+    if not query.strip():
+        _fail("no query on standard input")
+    return query
+
+
+@adql.command("check")
+def adql_check() -> None:
+    """Parse ADQL from standard input: exit 0 when valid, else 1 with line:column and the reason."""
+    from romanarchive.tap.adql import AdqlError, AdqlSyntaxError, parse
+
+    try:
+        parse(_read_query())
+    except AdqlSyntaxError as exc:
+        _fail(f"{exc.line or 0}:{exc.column or 0}: {exc}")
+    except AdqlError as exc:
+        _fail(str(exc))
+    click.echo("valid ADQL")
+
+
+@adql.command("translate")
+@click.option("--maxrec", type=int, default=None, help="Apply TAP MAXREC (adds the overflow LIMIT).")
+def adql_translate(maxrec: int | None) -> None:
+    """Translate ADQL from standard input to the PostgreSQL the service would run."""
+    from romanarchive.tap.adql import AdqlError, AdqlSyntaxError, translate
+    from romanarchive.tap.schema import catalog
+
+    try:
+        result = translate(_read_query(), catalog(), maxrec=maxrec)
+    except AdqlSyntaxError as exc:
+        _fail(f"{exc.line or 0}:{exc.column or 0}: {exc}")
+    except AdqlError as exc:
+        _fail(str(exc))
+    click.echo(result.sql)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what romanarchive needs from the OS: PostgreSQL 15 server binaries with the pgsphere and q3c
-# extensions (Debian/Ubuntu), then apply the upstream pgsphere fix needed on PostgreSQL >= 15.9.
+# extensions and STILTS (IVOA validators; Debian/Ubuntu), then apply the upstream pgsphere fix needed on
+# PostgreSQL >= 15.9.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 pkgs=()
@@ -8,6 +9,7 @@ have_ext() { ls /usr/share/postgresql/*/extension/"$1".control >/dev/null 2>&1; 
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || pkgs+=(postgresql-15)
 have_ext pg_sphere || pkgs+=(postgresql-15-pgsphere)
 have_ext q3c || pkgs+=(postgresql-15-q3c)
+command -v stilts >/dev/null || pkgs+=(stilts)  # taplint and tapquery for the TAP acceptance tests (brings java)
 command -v python3 >/dev/null || pkgs+=(python3 python3-venv)
 python3 -c 'import ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 sudo=""

@@ -149,7 +149,8 @@ JOBS = TableSpec(
     (
         C("job_id", "bigint", "Job identifier", ucd="meta.id", primary_key=True),
         C("kind", "varchar(32)", "What the job does, e.g. calibrate", ucd="meta.code", nullable=False),
-        C("product_id", "bigint", "Input product", ucd="meta.id", foreign_key="products.product_id", nullable=False),
+        C("product_id", "bigint", "Input product (NULL for jobs on no product, e.g. TAP queries)", ucd="meta.id",
+          foreign_key="products.product_id"),
         C("state", "varchar(16)", "queued, running, done or failed", ucd="meta.code.status", nullable=False,
           server_default="'queued'", indexed=True),
         C("attempts", "integer", "Times a worker has claimed it", ucd="meta.number", nullable=False,
@@ -179,7 +180,39 @@ SETTINGS = TableSpec(
     ),
 )
 
-ALL_TABLES: tuple[TableSpec, ...] = (FILES, EXPOSURES, PRODUCTS, REFERENCE_FILES, PROVENANCE, JOBS, SETTINGS)
+UWS_JOBS = TableSpec(
+    "uws_jobs",
+    "Asynchronous TAP queries (UWS 1.1 jobs); a queued one is run through a 'tap_query' row of jobs.",
+    (
+        C("job_id", "varchar(32)", "UWS job identifier (random, URL-safe)", ucd="meta.id", primary_key=True),
+        C("run_id", "text", "Client-supplied RUNID", ucd="meta.id"),
+        C("owner", "text", "Owner of the job (none: the service is anonymous)", ucd="meta.id"),
+        C("phase", "varchar(16)", "UWS phase: PENDING, QUEUED, EXECUTING, COMPLETED, ERROR, ABORTED",
+          ucd="meta.code.status", nullable=False, server_default="'PENDING'", indexed=True),
+        C("parameters", "jsonb", "TAP parameters (lower-case names)", ucd="meta.note", nullable=False),
+        C("uploads", "jsonb", "TAP_UPLOAD table name -> object-store key of the uploaded VOTable", ucd="meta.ref",
+          nullable=False, server_default="'{}'::jsonb"),
+        C("creation_time", "timestamptz", "When the job was created", ucd="time.creation", nullable=False,
+          server_default="now()", indexed=True),
+        C("start_time", "timestamptz", "When execution started", ucd="time.start"),
+        C("end_time", "timestamptz", "When execution ended", ucd="time.end"),
+        C("execution_duration", "integer", "Execution time allowed (0: unlimited)", unit="s", ucd="time.duration",
+          nullable=False),
+        C("destruction", "timestamptz", "When the job and its results are destroyed", ucd="time.end",
+          nullable=False, indexed=True),
+        C("error_summary", "text", "Why the job failed", ucd="meta.note"),
+        C("result_key", "text", "Object-store key of the result", ucd="meta.ref.uri"),
+        C("result_media_type", "varchar(64)", "Media type of the result", ucd="meta.code.mime"),
+        C("result_rows", "bigint", "Rows in the result", ucd="meta.number"),
+        C("overflow", "boolean", "Whether the result was truncated at MAXREC", ucd="meta.code"),
+        C("queue_job_id", "bigint", "The jobs row that runs it", ucd="meta.id", indexed=True),
+        C("backend_pid", "integer", "PostgreSQL backend running the query (to cancel it on ABORT)", ucd="meta.id"),
+    ),
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (
+    FILES, EXPOSURES, PRODUCTS, REFERENCE_FILES, PROVENANCE, JOBS, SETTINGS, UWS_JOBS,
+)
 
 metadata: sa.MetaData = build_metadata(ALL_TABLES)
 files = metadata.tables["files"]
@@ -189,5 +222,6 @@ reference_files = metadata.tables["reference_files"]
 provenance = metadata.tables["provenance"]
 jobs = metadata.tables["jobs"]
 archive_settings = metadata.tables["archive_settings"]
+uws_jobs = metadata.tables["uws_jobs"]
 
 EXPOSURE_IDENTITY = _EXPOSURE_IDENTITY

@@ -17,8 +17,10 @@ log = logging.getLogger(__name__)
 
 def _handlers() -> dict[str, Callable[[Archive, queue.Job], int]]:
     from romanarchive.calib.job import KIND, run_calibrate
+    from romanarchive.tap.uws import KIND as TAP_KIND
+    from romanarchive.tap.uws import run_tap_job
 
-    return {KIND: run_calibrate}
+    return {KIND: run_calibrate, TAP_KIND: run_tap_job}
 
 
 def run_one(archive: Archive, kinds: tuple[str, ...] | None = None) -> int | None:

@@ -1,0 +1,1 @@
+"""The archive's web service (TAP, cone search, downloads): ``romanarchive serve``."""

@@ -1,0 +1,351 @@
+"""What TAP publishes: tables registered from the column registry, TAP_SCHEMA, and the translator's catalog.
+
+Publishing a table is one call, :func:`publish`, with its :class:`~romanarchive.db.registry.TableSpec`; from then on
+it appears in TAP_SCHEMA (real ``tap_schema`` tables, refreshed by :func:`refresh_tap_schema`), in VOSI ``/tables``,
+is readable by the read-only query role, and ADQL queries may reach it. Nothing else is reachable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from romanarchive.db.obscore import OBSCORE
+from romanarchive.db.registry import ColumnSpec, TableSpec
+from romanarchive.db.tables import EXPOSURES, PRODUCTS
+from romanarchive.tap.adql import Catalog, ColumnInfo, TableInfo
+
+#: The PostgreSQL role queries run as: SELECT on published relations only (created by migration 0002).
+QUERY_ROLE = "romanarchive_tap"
+
+C = ColumnSpec
+_TS = "tap_schema"
+
+
+def _ts(name: str, description: str, *cols: ColumnSpec) -> TableSpec:
+    return TableSpec(name, description, cols, schema=_TS, published=True)
+
+
+def _c(name: str, type_: str, description: str, ucd: str, principal: bool = True, nullable: bool = True,
+       fk: str | None = None) -> ColumnSpec:
+    return C(name, type_, description, ucd=ucd, principal=principal, std=True, nullable=nullable, foreign_key=fk)
+
+
+TS_SCHEMAS = _ts(
+    "schemas", "Schemas published through this TAP service.",
+    _c("schema_name", "text", "Schema name, as used in queries", "meta.id;meta.main", nullable=False),
+    _c("utype", "text", "Data-model utype of the schema", "meta.ref.utype", principal=False),
+    _c("description", "text", "What the schema holds", "meta.note"),
+    _c("schema_index", "integer", "Recommended order for display", "meta.number", principal=False),
+)
+TS_TABLES = _ts(
+    "tables", "Tables published through this TAP service.",
+    _c("schema_name", "text", "Schema the table belongs to", "meta.id", nullable=False,
+       fk="tap_schema.schemas.schema_name"),
+    _c("table_name", "text", "Fully qualified table name, as used in queries", "meta.id;meta.main", nullable=False),
+    _c("table_type", "text", "table or view", "meta.code", nullable=False),
+    _c("utype", "text", "Data-model utype of the table", "meta.ref.utype", principal=False),
+    _c("description", "text", "What one row is", "meta.note"),
+    _c("table_index", "integer", "Recommended order for display", "meta.number", principal=False),
+)
+TS_COLUMNS = _ts(
+    "columns", "Columns of the published tables.",
+    _c("table_name", "text", "Fully qualified name of the table", "meta.id", nullable=False,
+       fk="tap_schema.tables.table_name"),
+    _c("column_name", "text", "Column name, as used in queries", "meta.id;meta.main", nullable=False),
+    _c("utype", "text", "Data-model utype", "meta.ref.utype", principal=False),
+    _c("ucd", "text", "Unified Content Descriptor", "meta.ucd"),
+    _c("unit", "text", "VOUnit", "meta.unit"),
+    _c("description", "text", "What the column holds", "meta.note"),
+    _c("datatype", "text", "VOTable datatype", "meta.code", nullable=False),
+    _c("arraysize", "text", "VOTable arraysize", "meta.code", principal=False),
+    _c("xtype", "text", "VOTable/DALI extended type", "meta.code", principal=False),
+    _c("size", "integer", "Fixed array length (deprecated in TAP 1.1; see arraysize)", "meta.number",
+       principal=False),
+    _c("principal", "integer", "1 if the column is shown by default", "meta.code", nullable=False),
+    _c("indexed", "integer", "1 if the column is indexed", "meta.code", nullable=False),
+    _c("std", "integer", "1 if the column is defined by a standard", "meta.code", nullable=False),
+    _c("column_index", "integer", "Recommended order for display", "meta.number", principal=False),
+)
+TS_KEYS = _ts(
+    "keys", "Foreign keys between published tables.",
+    _c("key_id", "text", "Key identifier", "meta.id;meta.main", nullable=False),
+    _c("from_table", "text", "Table holding the foreign key", "meta.id", nullable=False,
+       fk="tap_schema.tables.table_name"),
+    _c("target_table", "text", "Table the key points to", "meta.id", nullable=False,
+       fk="tap_schema.tables.table_name"),
+    _c("utype", "text", "Data-model utype", "meta.ref.utype", principal=False),
+    _c("description", "text", "What the key means", "meta.note"),
+)
+TS_KEY_COLUMNS = _ts(
+    "key_columns", "Columns of the foreign keys.",
+    _c("key_id", "text", "Key identifier", "meta.id", nullable=False, fk="tap_schema.keys.key_id"),
+    _c("from_column", "text", "Column of the from_table", "meta.id", nullable=False),
+    _c("target_column", "text", "Column of the target_table", "meta.id", nullable=False),
+)
+TAP_SCHEMA_TABLES: tuple[TableSpec, ...] = (TS_SCHEMAS, TS_TABLES, TS_COLUMNS, TS_KEYS, TS_KEY_COLUMNS)
+SCHEMA_DESCRIPTIONS = {
+    "TAP_SCHEMA": "Metadata of the tables this service publishes (TAP 1.1).",
+    "ivoa": "IVOA data-model tables: ObsCore 1.1.",
+    "roman": "The Roman WFI archive: exposures and data products of every level.",
+}
+
+
+@dataclass(frozen=True)
+class Published:
+    """A table reachable through TAP.
+
+    Attributes
+    ----------
+    spec
+        Its documented columns.
+    name
+        Published (ADQL) name, ``schema.table``.
+    sql_name
+        Relation in PostgreSQL.
+    table_type
+        ``table`` or ``view``.
+    q3c
+        (ra, dec) column pairs with a q3c index.
+    spoint_column, spoint_of
+        Indexed pgsphere point column and the (ra, dec) pair it equals.
+    utype
+        Data-model utype of the table.
+    """
+
+    spec: TableSpec
+    name: str
+    sql_name: str
+    table_type: str = "table"
+    q3c: tuple[tuple[str, str], ...] = ()
+    spoint_column: str | None = None
+    spoint_of: tuple[str, str] | None = None
+    utype: str = ""
+    columns: tuple[ColumnSpec, ...] = field(default=())
+
+    @property
+    def schema_name(self) -> str:
+        """Published schema name."""
+        return self.name.split(".", 1)[0]
+
+
+_PUBLISHED: dict[str, Published] = {}
+
+
+def publish(
+    spec: TableSpec,
+    *,
+    schema: str | None = None,
+    table_type: str = "table",
+    q3c: Iterable[tuple[str, str]] = (),
+    spoint_column: str | None = None,
+    spoint_of: tuple[str, str] | None = None,
+    utype: str = "",
+    exclude: Iterable[str] = (),
+) -> Published:
+    """Publish a registry table through TAP (TAP_SCHEMA, VOSI tables, ADQL, SELECT for the query role).
+
+    Parameters
+    ----------
+    spec
+        The table.
+    schema
+        Published schema name; defaults to the spec's schema (``roman`` for PostgreSQL's ``public``).
+    table_type
+        ``table`` or ``view``.
+    q3c
+        (ra, dec) column pairs carrying a ``q3c_ang2ipix`` index, so cone searches and joins use it.
+    spoint_column, spoint_of
+        An indexed pgsphere point column and the (ra, dec) pair it was computed from.
+    utype
+        Data-model utype of the table (e.g. ``ivo://ivoa.net/std/obscore#table-1.1``).
+    exclude
+        Columns to keep private.
+
+    Returns
+    -------
+    Published
+        The registration (replacing an earlier one of the same name).
+    """
+    sql_schema = spec.schema or "public"
+    # "public" is an ADQL (SQL-92) reserved word: tables of PostgreSQL's public schema are published as roman.*.
+    pub_schema = schema or {_TS: "TAP_SCHEMA", "public": "roman"}.get(sql_schema, sql_schema)
+    hidden = set(exclude)
+    entry = Published(
+        spec, f"{pub_schema}.{spec.name}", f"{sql_schema}.{spec.name}", table_type, tuple(q3c), spoint_column,
+        spoint_of, utype, tuple(c for c in spec.columns if c.name not in hidden),
+    )
+    _PUBLISHED[entry.name] = entry
+    return entry
+
+
+def published() -> list[Published]:
+    """Every published table, in registration order."""
+    return list(_PUBLISHED.values())
+
+
+def find(name: str) -> Published | None:
+    """A published table by name (case-insensitive)."""
+    for entry in _PUBLISHED.values():
+        if entry.name.casefold() == name.casefold():
+            return entry
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------------ types
+#: xtype of footprint columns: served as STC-S text (``Polygon ICRS ra1 dec1 ...``, degrees), ObsCore 1.1 style.
+REGION_XTYPE = "adql:REGION"
+# Text is served as unicodeChar (see tap/votable.py: VOTable char is ASCII only).
+_TEXT = ("unicodeChar", "*", None)
+_VOTABLE: dict[str, tuple[str, str | None, str | None]] = {
+    "smallint": ("short", None, None), "integer": ("int", None, None), "bigint": ("long", None, None),
+    "real": ("float", None, None), "double": ("double", None, None), "boolean": ("boolean", None, None),
+    "timestamp": ("char", "*", "timestamp"), "timestamptz": ("char", "*", "timestamp"),
+    "spoly": ("unicodeChar", "*", REGION_XTYPE), "spoint": ("double", "2", "point"),
+}  # fmt: skip
+_ADQL = {"spoly": "REGION", "spoint": "POINT", "timestamptz": "TIMESTAMP", "timestamp": "TIMESTAMP"}
+# ADQL 2.1 reserved words (ADQL's own and SQL-92's): columns named so must be written "quoted" in queries.
+_RESERVED_WORDS = """
+ABS ACOS AREA ASIN ATAN ATAN2 BIT_AND BIT_NOT BIT_OR BIT_XOR BOX CEILING CENTROID CIRCLE CONTAINS COORD1 COORD2
+COORDSYS COS COT DEGREES DISTANCE EXP FLOOR ILIKE INTERSECTS IN_UNIT LOG LOG10 MOD PI POINT POLYGON POWER RADIANS
+REGION RAND ROUND SIN SQRT TOP TAN TRUNCATE ABSOLUTE ACTION ADD ALL ALLOCATE ALTER AND ANY ARE AS ASC ASSERTION AT
+AUTHORIZATION AVG BEGIN BETWEEN BIT BIT_LENGTH BOTH BY CASCADE CASCADED CASE CAST CATALOG CHAR CHARACTER CHAR_LENGTH
+CHARACTER_LENGTH CHECK CLOSE COALESCE COLLATE COLLATION COLUMN COMMIT CONNECT CONNECTION CONSTRAINT CONSTRAINTS
+CONTINUE CONVERT CORRESPONDING COUNT CREATE CROSS CURRENT CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER
+CURSOR DATE DAY DEALLOCATE DECIMAL DECLARE DEFAULT DEFERRABLE DEFERRED DELETE DESC DESCRIBE DESCRIPTOR DIAGNOSTICS
+DISCONNECT DISTINCT DOMAIN DOUBLE DROP ELSE END END-EXEC ESCAPE EXCEPT EXCEPTION EXEC EXECUTE EXISTS EXTERNAL
+EXTRACT FALSE FETCH FIRST FLOAT FOR FOREIGN FOUND FROM FULL GET GLOBAL GO GOTO GRANT GROUP HAVING HOUR IDENTITY
+IMMEDIATE IN INDICATOR INITIALLY INNER INPUT INSENSITIVE INSERT INT INTEGER INTERSECT INTERVAL INTO IS ISOLATION
+JOIN KEY LANGUAGE LAST LEADING LEFT LEVEL LIKE LOCAL LOWER MATCH MAX MIN MINUTE MODULE MONTH NAMES NATIONAL NATURAL
+NCHAR NEXT NO NOT NULL NULLIF NUMERIC OCTET_LENGTH OF ON ONLY OPEN OPTION OR ORDER OUTER OUTPUT OVERLAPS PAD PARTIAL
+POSITION PRECISION PREPARE PRESERVE PRIMARY PRIOR PRIVILEGES PROCEDURE PUBLIC READ REAL REFERENCES RELATIVE RESTRICT
+REVOKE RIGHT ROLLBACK ROWS SCHEMA SCROLL SECOND SECTION SELECT SESSION SESSION_USER SET SIZE SMALLINT SOME SPACE SQL
+SQLCODE SQLERROR SQLSTATE SUBSTRING SUM SYSTEM_USER TABLE TEMPORARY THEN TIME TIMESTAMP TIMEZONE_HOUR
+TIMEZONE_MINUTE TO TRAILING TRANSACTION TRANSLATE TRANSLATION TRIM TRUE UNION UNIQUE UNKNOWN UPDATE UPPER USAGE USER
+USING VALUE VALUES VARCHAR VARYING VIEW WHEN WHENEVER WHERE WITH WORK WRITE YEAR ZONE OFFSET
+"""
+RESERVED = frozenset(_RESERVED_WORDS.split())
+
+
+def query_name(name: str) -> str:
+    """A column name as queries must write it: delimited when it is an ADQL reserved word (TAP_SCHEMA, VOSI)."""
+    return f'"{name}"' if name.upper() in RESERVED else name
+
+
+def votable_type(col: ColumnSpec) -> tuple[str, str | None, str | None]:
+    """(VOTable datatype, arraysize, xtype) of a registry column, as TAP_SCHEMA and VOSI declare it."""
+    return _VOTABLE.get(col.type, _TEXT)
+
+
+def unit_of(col: ColumnSpec) -> str:
+    """Published unit: none for STC-S regions (ObsCore 1.1 s_region), else the registry's."""
+    return "" if col.type == "spoly" else col.unit
+
+
+def column_info(col: ColumnSpec) -> ColumnInfo:
+    """The translator's view of a registry column (ADQL datatype, metadata for the output FIELD)."""
+    _, arraysize, xtype = votable_type(col)
+    return ColumnInfo(col.name, _ADQL.get(col.type, col.tap_datatype), unit_of(col), col.ucd, col.utype,
+                      col.description, xtype, arraysize)  # fmt: skip
+
+
+def table_info(entry: Published) -> TableInfo:
+    """The translator's view of a published table."""
+    regions = [c.name for c in entry.columns if c.type == "spoly" and c.indexed]
+    return TableInfo(entry.name, entry.sql_name, [column_info(c) for c in entry.columns], q3c=list(entry.q3c),
+                     spoint_column=entry.spoint_column, region_columns=regions, spoint_of=entry.spoint_of)  # fmt: skip
+
+
+def catalog(existing: set[str] | None = None) -> Catalog:
+    """The tables an ADQL query may reach: every published one (that exists, when ``existing`` is given)."""
+    cat = Catalog()
+    for entry in _PUBLISHED.values():
+        if existing is None or entry.sql_name in existing:
+            cat.add(table_info(entry))
+    return cat
+
+
+def existing_relations(conn: sa.Connection) -> set[str]:
+    """SQL names of the published relations present in the database."""
+    names = [e.sql_name for e in _PUBLISHED.values()]
+    rows = conn.execute(sa.text("SELECT n, to_regclass(n) IS NOT NULL FROM unnest(CAST(:n AS text[])) AS n"),
+                        {"n": names}).all()  # fmt: skip
+    return {n for n, present in rows if present}
+
+
+def foreign_keys(entries: list[Published]) -> list[tuple[str, str, str, str, str]]:
+    """(key_id, from_table, target_table, from_column, target_column) between the given published tables."""
+    by_sql = {e.sql_name: e for e in entries}
+    keys = []
+    for e in entries:
+        for c in e.columns:
+            if not c.foreign_key:
+                continue
+            table, column = c.foreign_key.rsplit(".", 1)
+            target = by_sql.get(table if "." in table else f"public.{table}")
+            if target is not None:
+                keys.append((f"{e.name}.{c.name}", e.name, target.name, query_name(c.name), query_name(column)))
+    return keys
+
+
+def refresh_tap_schema(conn: sa.Connection) -> None:
+    """Rewrite the ``tap_schema`` tables from the registry and grant the query role SELECT on what is published.
+
+    Only relations present in the database are listed (a later migration's table appears once it exists).
+    """
+    present = existing_relations(conn)
+    entries = [e for e in _PUBLISHED.values() if e.sql_name in present]
+    for t in reversed(TAP_SCHEMA_TABLES):
+        conn.execute(sa.text(f"DELETE FROM tap_schema.{t.name}"))
+    schemas = list(dict.fromkeys(e.schema_name for e in entries))
+    _insert(conn, "schemas", [
+        {"schema_name": s, "utype": None, "description": SCHEMA_DESCRIPTIONS.get(s), "schema_index": i}
+        for i, s in enumerate(schemas)])  # fmt: skip
+    _insert(conn, "tables", [
+        {"schema_name": e.schema_name, "table_name": e.name, "table_type": e.table_type, "utype": e.utype or None,
+         "description": e.spec.description, "table_index": i} for i, e in enumerate(entries)])  # fmt: skip
+    rows = []
+    for e in entries:
+        for i, c in enumerate(e.columns):
+            datatype, arraysize, xtype = votable_type(c)
+            rows.append({
+                "table_name": e.name, "column_name": query_name(c.name), "utype": c.utype or None,
+                "ucd": c.ucd or None, "unit": unit_of(c) or None, "description": c.description,
+                "datatype": datatype, "arraysize": arraysize,
+                "xtype": xtype, "size": int(arraysize) if arraysize and arraysize.isdigit() else None,
+                "principal": int(c.principal), "indexed": int(c.indexed or c.primary_key), "std": int(c.std),
+                "column_index": i + 1,
+            })  # fmt: skip
+    _insert(conn, "columns", rows)
+    keys = foreign_keys(entries)
+    _insert(conn, "keys", [{"key_id": k, "from_table": f, "target_table": t, "utype": None,
+                            "description": f"{f}.{fc} references {t}.{tc}"} for k, f, t, fc, tc in keys])
+    _insert(conn, "key_columns", [{"key_id": k, "from_column": fc, "target_column": tc} for k, _, _, fc, tc in keys])
+    grant_query_role(conn, entries)
+
+
+def grant_query_role(conn: sa.Connection, entries: list[Published]) -> None:
+    """Give the query role USAGE on the schemas and SELECT on the relations of ``entries`` (idempotent)."""
+    for schema in sorted({e.sql_name.split(".")[0] for e in entries}):
+        conn.execute(sa.text(f'GRANT USAGE ON SCHEMA "{schema}" TO {QUERY_ROLE}'))
+    for e in entries:
+        schema, name = e.sql_name.split(".")
+        conn.execute(sa.text(f'GRANT SELECT ON "{schema}"."{name}" TO {QUERY_ROLE}'))
+
+
+def _insert(conn: sa.Connection, table: str, rows: Sequence[Mapping[str, object]]) -> None:
+    if rows:
+        cols = list(rows[0])
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        conn.execute(sa.text(f"INSERT INTO tap_schema.{table} ({quoted}) VALUES ({', '.join(':' + c for c in cols)})"),
+                     rows)  # fmt: skip
+
+
+# The archive's own published tables; catalog tables of later issues call publish() the same way.
+for _spec in TAP_SCHEMA_TABLES:
+    publish(_spec)
+publish(OBSCORE, table_type="view", utype="ivo://ivoa.net/std/obscore#table-1.1")
+publish(EXPOSURES)
+publish(PRODUCTS)
