@@ -284,11 +284,14 @@ def status(as_json: bool) -> None:
               help="Where the simulated survey is written (default $ROMANARCHIVE_HOME/demo).")
 @click.option("--preset", type=click.Choice(["demo", "tiny"]), default="demo", show_default=True)
 @click.option("--workers", "-n", type=int, default=2, show_default=True)
-def demo(workdir: Path | None, preset: str, workers: int) -> None:
-    """End to end: start the database, simulate a survey, ingest it, calibrate every L1 to L2, report."""
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="Finish by serving the demo archive (TAP, cone search, downloads) until Ctrl-C.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to serve on.")
+def demo(workdir: Path | None, preset: str, workers: int, serve: bool, port: int) -> None:
+    """End to end: start the database, simulate a survey, ingest it, calibrate every L1 to L2, report, serve."""
     from romanarchive.demo import run_demo
 
-    run_demo(_archive(), workdir, preset, workers)
+    run_demo(_archive(), workdir, preset, workers, serve=serve, port=port)
 
 
 @main.command()

@@ -10,8 +10,9 @@ import click
 from romanarchive.archive import Archive
 
 
-def run_demo(archive: Archive, workdir: Path | None, preset: str = "demo", workers: int = 2) -> None:
-    """Start the database, simulate, ingest, calibrate with ``workers`` processes, and print the result."""
+def run_demo(archive: Archive, workdir: Path | None, preset: str = "demo", workers: int = 2, serve: bool = True,
+             port: int = 8000) -> None:
+    """Start the database, simulate, ingest, calibrate with ``workers`` processes, print the result, then serve."""
     from romanarchive.cli import _print_status, ensure_ready
     from romanarchive.ingest.inspect import IngestError
     from romanarchive.ingest.service import ingest_paths
@@ -44,8 +45,31 @@ def run_demo(archive: Archive, workdir: Path | None, preset: str = "demo", worke
     click.echo(f"    ran {ran} calibration job(s)")
     click.secho(f"\narchive after {time.monotonic() - t0:.0f} s:", bold=True)
     _print_status(archive)
-    click.echo(
-        "\nnext: `romanarchive status --json`, `romanarchive jobs list`, or look at the tables with\n"
-        f"  psql '{archive.engine.url.set(drivername='postgresql').render_as_string(hide_password=True)}' "
-        "-c 'SELECT obs_id, calib_level, access_url FROM ivoa.obscore'"
-    )
+    psql = archive.engine.url.set(drivername="postgresql").render_as_string(hide_password=True)
+    click.echo(f"\nthe database: psql '{psql}' -c 'SELECT obs_id, calib_level, access_url FROM ivoa.obscore'")
+    if not serve:
+        click.echo("next: `romanarchive serve` to publish it through TAP, `romanarchive status --json`")
+        return
+    click.echo(examples(f"http://127.0.0.1:{port}"))
+    from romanarchive.server.app import serve as run_server
+
+    run_server(archive, "127.0.0.1", port)
+
+
+def examples(base: str) -> str:
+    """Ready-to-paste client examples for a server at ``base``."""
+    q = "SELECT TOP 5 obs_id, calib_level, t_min, access_url FROM ivoa.obscore ORDER BY t_min"
+    return f"""
+serving the archive at {base} (Ctrl-C stops):
+  TAP {base}/tap   cone search {base}/scs   downloads {base}/files/<product_id>
+
+pyvo:
+  python -c "import pyvo; print(pyvo.dal.TAPService('{base}/tap').search('{q}').to_table())"
+  python -c "import pyvo; print(pyvo.dal.SCSService('{base}/scs').search((271.81, 66.72), 0.05).to_table())"
+TOPCAT: File > Load Table > TAP query, TAP URL {base}/tap
+STILTS:
+  stilts tapquery tapurl={base}/tap adql="{q}"
+curl:
+  curl -s '{base}/tap/sync' -d LANG=ADQL -d RESPONSEFORMAT=csv --data-urlencode 'QUERY={q}'
+  curl -s '{base}/scs?RA=271.81&DEC=66.72&SR=0.05'
+"""
