@@ -58,8 +58,10 @@ def main(verbose: int) -> None:
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)
     if not verbose:
-        # Offline by design: romanisim warns on every image that CRDS is not used; romancal about on_disk.
-        logging.getLogger("romanisim").setLevel(logging.ERROR)
+        # Offline by design: romanisim warns on every image that CRDS is not used (it resets its own logger's level
+        # on import, so filter at the handler); romancal warns about on_disk.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(lambda r: not (r.name.startswith("romanisim") and r.levelno < logging.ERROR))
         warnings.filterwarnings("ignore", message="on_disk is only supported", category=UserWarning)
 
 
