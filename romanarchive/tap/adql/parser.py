@@ -94,9 +94,15 @@ def _syntax_error(err: UnexpectedInput, text: str) -> AdqlSyntaxError:
     return AdqlSyntaxError(f"syntax error: {err}", getattr(err, "line", None), getattr(err, "column", None))
 
 
+@functools.cache
+def _lexer() -> Lark:
+    # A lexer-only instance: Lark.lex() on the LALR parser would build a new lexer for every query (~1 ms).
+    return Lark(_GRAMMAR.read_text(), parser=None, lexer="basic", maybe_placeholders=False)
+
+
 def _check_paren_depth(text: str) -> None:
     depth = 0
-    for token in _parser().lex(text):
+    for token in _lexer().lex(text):
         if token.type == "LPAR":
             depth += 1
             if depth > MAX_PAREN_DEPTH:
