@@ -11,8 +11,19 @@ from romanarchive.tap.votable import xml_text
 _XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
 _TR = "ivo://ivoa.net/std/TAPRegExt#"
 
-#: User-defined functions the ADQL translator implements, as TAPRegExt declares them (ivo_epoch_prop: not yet).
+_EPOCH_ARGS = ("ra DOUBLE PRECISION, dec DOUBLE PRECISION, parallax DOUBLE PRECISION, pmra DOUBLE PRECISION, "
+               "pmdec DOUBLE PRECISION, radial_velocity DOUBLE PRECISION, ref_epoch DOUBLE PRECISION, "
+               "out_epoch DOUBLE PRECISION")
+_EPOCH_DOC = ("ra, dec [deg], parallax [mas], pmra (mu_alpha*), pmdec [mas/yr], radial_velocity [km/s] at ref_epoch "
+              "propagated rigorously (Hipparcos vol. 1 sect. 1.5.5) to out_epoch (Julian years); NULL parallax or "
+              "radial_velocity is taken as 0, NULL ra, dec, pmra, pmdec or epochs give NULL (IVOA UDF catalogue)")
+#: User-defined functions the ADQL translator implements, as TAPRegExt declares them. An array return type is written
+#: with its length in parentheses, as the CDS ADQL library (used by taplint) parses type names.
 UDFS = (
+    (f"ivo_epoch_prop({_EPOCH_ARGS}) -> DOUBLE PRECISION(6)",
+     f"The astrometric parameters {{ra, dec, parallax, pmra, pmdec, radial_velocity}} at out_epoch: {_EPOCH_DOC}."),
+    (f"ivo_epoch_prop_pos({_EPOCH_ARGS}) -> POINT",
+     f"The position at out_epoch: {_EPOCH_DOC}."),
     ("ivo_healpix_index(hpxorder INTEGER, ra DOUBLE PRECISION, dec DOUBLE PRECISION) -> BIGINT",
      "HEALPix nested index at the given order of a position in degrees (IVOA UDF catalogue)."),
     ("ivo_healpix_index(hpxorder INTEGER, p POINT) -> BIGINT",

@@ -21,10 +21,12 @@ from typing import IO, Any
 import numpy as np
 
 from romanarchive.tap.votable import (
+    ARRAYS,
     FIXED,
     GEOMETRY,
     Column,
     ColumnLike,
+    array_values,
     error_votable,
     fixed_array,
     iso,
@@ -193,6 +195,8 @@ def _to_text(kind: str, tsv: bool) -> Any:
     """Per-value converter for kinds written as text, or None for kinds Arrow formats itself."""
     if kind in GEOMETRY:
         return lambda v: " ".join(map(_num, v))  # DALI: space-separated numbers
+    if kind in ARRAYS:
+        return lambda v: " ".join(map(_num, array_values(v)))  # a NULL element as nan
     if kind == "timestamp":
         return iso  # Arrow would write a space, not ISO 8601's T
     if kind == "text":
@@ -241,7 +245,7 @@ def _write_delimited(cols: Sequence[Column], batches: Iterable[Sequence[Any]], t
 
 # ------------------------------------------------------------------------------------------------------------- FITS
 _FITS_FORM = {"short": "I", "int": "J", "long": "K", "float": "E", "double": "D", "boolean": "L",
-              "point": "2D", "circle": "3D"}  # fmt: skip
+              "point": "2D", "circle": "3D", **{k: f"{n}D" for k, n in ARRAYS.items()}}  # fmt: skip
 _TNULL = {"short": (-(2**15), 2**15 - 1), "int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
@@ -392,6 +396,7 @@ def _arrow_type(kind: str) -> Any:
         "short": pa.int16(), "int": pa.int32(), "long": pa.int64(), "float": pa.float32(), "double": pa.float64(),
         "boolean": pa.bool_(), "text": pa.string(), "timestamp": pa.timestamp("us"),
         "point": pa.list_(pa.float64(), 2), "circle": pa.list_(pa.float64(), 3), "polygon": pa.list_(pa.float64()),
+        **{k: pa.list_(pa.float64(), n) for k, n in ARRAYS.items()},
     }[kind]  # fmt: skip
 
 
@@ -446,9 +451,11 @@ def _write_parquet(cols: Sequence[Column], batches: Iterable[Sequence[Any]]) -> 
                 if k == "text":
                     col = [None if v is None else text(v) for v in col]
                     strlen[i] = max(strlen[i], max((len(v) for v in col if v is not None), default=0))
-                elif k in ("point", "circle") and None in col:
+                elif k in ("point", "circle", *ARRAYS) and None in col:
                     nan = (np.nan,) * FIXED[k][1]  # astropy cannot read a NULL fixed-size list: NaNs, as in VOTable
                     col = [nan if v is None else v for v in col]
+                if k in ARRAYS:
+                    col = [None if v is None else array_values(v) for v in col]
                 arrays.append(_arrow_array(k, col, schema.field(i).type))
             pending.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
             npending += len(rows)

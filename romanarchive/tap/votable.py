@@ -51,16 +51,21 @@ _VOTYPES: dict[str, tuple[str, str | None, str | None]] = {
     "float": ("float", None, None), "double": ("double", None, None), "boolean": ("boolean", None, None),
     "text": ("unicodeChar", "*", None), "timestamp": ("char", "*", "timestamp"),
     "point": ("double", "2", "point"), "circle": ("double", "3", "circle"), "polygon": ("double", "*", "polygon"),
+    "double6": ("double", "6", None),
 }  # fmt: skip
 GEOMETRY = {"point": 2, "circle": 3, "polygon": None}
+#: Fixed-length double arrays that are not geometries (ivo_epoch_prop's DOUBLE[6]): kind -> length. Written like a
+#: POINT (a fixed array of doubles, space-separated in text); values are sequences whose elements may be None (NaN).
+ARRAYS = {"double6": 6}
+_ARRAY_KINDS = {("DOUBLE", str(n)): k for k, n in ARRAYS.items()}
 # Fixed-width kinds: numpy dtype (big-endian, as BINARY2 and FITS want) and element count.
 FIXED = {
     "short": (">i2", 1), "int": (">i4", 1), "long": (">i8", 1), "float": (">f4", 1), "double": (">f8", 1),
-    "boolean": ("u1", 1), "point": (">f8", 2), "circle": (">f8", 3),
+    "boolean": ("u1", 1), "point": (">f8", 2), "circle": (">f8", 3), "double6": (">f8", 6),
 }  # fmt: skip
 _FILL: dict[str, Any] = {
     "short": 0, "int": 0, "long": 0, "float": np.nan, "double": np.nan, "boolean": False,
-    "point": (np.nan, np.nan), "circle": (np.nan, np.nan, np.nan),
+    "point": (np.nan, np.nan), "circle": (np.nan, np.nan, np.nan), "double6": (np.nan,) * 6,
 }  # fmt: skip
 
 
@@ -83,6 +88,8 @@ def normalise(columns: Sequence[ColumnLike]) -> list[Column]:
     for c in columns:
         base = re.sub(r"\(.*\)", "", (c.datatype or "")).strip().upper()
         kind = _KINDS.get(base, "text")
+        if kind == "double":
+            kind = _ARRAY_KINDS.get(("DOUBLE", (getattr(c, "arraysize", None) or "").strip()), kind)
         unit = getattr(c, "unit", "") or ("deg" if kind in GEOMETRY else "")
         xtype = _VOTYPES[kind][2] or getattr(c, "xtype", None) or None
         out.append(
@@ -125,6 +132,8 @@ def fixed_array(kind: str, col: Sequence[Any], n: int) -> tuple[np.ndarray, np.n
         mask = np.fromiter((v is None for v in col), bool, n)
         fill = _FILL[kind]
         col = [fill if v is None else v for v in col]
+    if kind in ARRAYS:
+        col = [array_values(v) for v in col]
     dtype, size = FIXED[kind]
     if kind == "boolean":
         arr = np.where(np.array(col, bool), np.uint8(84), np.uint8(70)).astype("u1")  # 'T' / 'F'
@@ -137,6 +146,11 @@ def fixed_array(kind: str, col: Sequence[Any], n: int) -> tuple[np.ndarray, np.n
         return np.fromiter(col, dtype, n), mask  # faster than np.array for a sequence of Python scalars
     except (TypeError, ValueError):  # e.g. Decimal: np.array converts through int()/float()
         return np.array(col, dtype), mask
+
+
+def array_values(value: Sequence[Any]) -> Sequence[Any]:
+    """The elements of an `ARRAYS` value, a NULL element as NaN."""
+    return [np.nan if x is None else x for x in value] if None in value else value
 
 
 # --------------------------------------------------------------------------------------------------------------- XML
@@ -288,6 +302,8 @@ def _td_formatter(kind: str) -> Callable[[Any], str]:
         return lambda v: "T" if v else "F"
     if kind in GEOMETRY:
         return lambda v: " ".join(map(_float_text, v))
+    if kind in ARRAYS:
+        return lambda v: " ".join(map(_float_text, array_values(v)))
     if kind == "timestamp":
         return lambda v: xml_text(iso(v))
     return lambda v: xml_text(text(v))
@@ -353,7 +369,8 @@ def write_votable(
         yield (head + "<DATA><TABLEDATA>\n").encode("utf-8")
         formatters = [_td_formatter(c.kind) for c in columns]
         # Empty TD is NULL; fixed-size geometry gets NaNs instead, which votlint (3.4) also accepts for xtype point
-        nulls = ["<TD>" + " ".join(["NaN"] * n) + "</TD>" if (n := GEOMETRY.get(c.kind)) else "<TD/>" for c in columns]
+        sizes = {**GEOMETRY, **ARRAYS}
+        nulls = ["<TD>" + " ".join(["NaN"] * n) + "</TD>" if (n := sizes.get(c.kind)) else "<TD/>" for c in columns]
         try:
             for rows in batches:
                 yield _tabledata(formatters, nulls, rows).encode("utf-8")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import geometry
+from .catalog import ColumnInfo
 from .errors import AdqlError
 from .model import INTEGER_TYPES, Expr
 
@@ -176,6 +177,17 @@ def _interval_overlaps(name: str, args: list[Expr], distinct: bool) -> Expr:
     )
 
 
+def _epoch_prop(name: str, args: list[Expr], distinct: bool) -> Expr:
+    # SQL functions of migration 0003: ra, dec, parallax, pmra, pmdec, radial_velocity, ref_epoch, out_epoch.
+    _need(name, args, ("num",), "numeric")
+    sql = f"{name.lower()}({', '.join(f'CAST({a.sql} AS double precision)' for a in args)})"
+    if name == "IVO_EPOCH_PROP_POS":
+        return Expr(sql, "point", "POINT", refs=_refs(args), func=name, args=args)
+    # DOUBLE[6]: ra, dec [deg], parallax [mas], pmra, pmdec [mas/yr], radial_velocity [km/s]; mixed units, none given.
+    info = ColumnInfo("", "DOUBLE", arraysize="6")
+    return Expr(sql, "array", "DOUBLE", info=info, refs=_refs(args), func=name, args=args)
+
+
 def _unsupported(name: str, args: list[Expr], distinct: bool) -> Expr:
     raise AdqlError(f"{name} is not supported by this service")
 
@@ -197,9 +209,8 @@ REGISTRY: dict[str, tuple[int, int | None, Handler]] = {
     "IVO_NOCASEMATCH": (2, 2, _nocasematch),
     "IVO_STRING_AGG": (2, 2, _string_agg),
     "IVO_INTERVAL_OVERLAPS": (4, 4, _interval_overlaps),
-    # pgsphere 1.2.0 has no epoch_prop() and there is no in-database astrometry library.
-    "IVO_EPOCH_PROP": (0, None, _unsupported),
-    "IVO_EPOCH_PROP_POS": (0, None, _unsupported),
+    "IVO_EPOCH_PROP": (8, 8, _epoch_prop),
+    "IVO_EPOCH_PROP_POS": (8, 8, _epoch_prop),
     "IN_UNIT": (0, None, _unsupported),
     "REGION": (0, None, _unsupported),
 }

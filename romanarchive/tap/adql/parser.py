@@ -94,24 +94,35 @@ def _syntax_error(err: UnexpectedInput, text: str) -> AdqlSyntaxError:
     return AdqlSyntaxError(f"syntax error: {err}", getattr(err, "line", None), getattr(err, "column", None))
 
 
-@functools.cache
-def _lexer() -> Lark:
-    # A lexer-only instance: Lark.lex() on the LALR parser would build a new lexer for every query (~1 ms).
-    return Lark(_GRAMMAR.read_text(), parser=None, lexer="basic", maybe_placeholders=False)
-
-
 def _check_paren_depth(text: str) -> None:
+    # A character scan (quotes and -- comments respected) before parsing: it keeps absurd nesting away from the
+    # parser and costs microseconds; the grammar still decides what is valid.
     depth = 0
-    for token in _lexer().lex(text):
-        if token.type == "LPAR":
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "'\"":
+            close = text.find(ch, i + 1)
+            while close != -1 and text.startswith(ch, close + 1):  # doubled quote is an escaped quote
+                close = text.find(ch, close + 2)
+            i = n if close == -1 else close + 1
+            continue
+        if ch == "-" and text.startswith("--", i):
+            nl = text.find("\n", i)
+            i = n if nl == -1 else nl + 1
+            continue
+        if ch == "(":
             depth += 1
             if depth > MAX_PAREN_DEPTH:
+                line = text.count("\n", 0, i) + 1
+                column = i - (text.rfind("\n", 0, i) + 1) + 1
                 raise AdqlError(
                     f"query nesting is too deep (more than {MAX_PAREN_DEPTH} levels of parentheses, "
-                    f"line {token.line}, column {token.column})"
+                    f"line {line}, column {column})"
                 )
-        elif token.type == "RPAR":
+        elif ch == ")":
             depth -= 1
+        i += 1
 
 
 def tree_depth(tree: Tree) -> int:
