@@ -13,7 +13,6 @@ import subprocess
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,25 +20,12 @@ import numpy as np
 import psutil
 import pytest
 
+from romanarchive.tap.adql import ColumnInfo as Col
 from romanarchive.tap.formats import FORMATS, MEDIA_TYPES, error_votable, resolve_format, stream
 
 NS = "{http://www.ivoa.net/xml/VOTable/v1.3}"
 # astropy warns that a NULL FITS logical reads as False; the tests check the other values
 pytestmark = pytest.mark.filterwarnings("ignore:Column .* contains NULL:UserWarning")
-
-
-@dataclass
-class Col:
-    """Stand-in for ``adql.ColumnInfo``."""
-
-    name: str
-    datatype: str
-    unit: str = ""
-    ucd: str = ""
-    utype: str = ""
-    description: str = ""
-    xtype: str | None = None
-    arraysize: str | None = None
 
 
 NAN, INF = float("nan"), float("inf")
