@@ -56,22 +56,29 @@ def _already_registered(conn: sa.Connection, sha: str) -> tuple[str, int | None,
     return ("product", row.product_id, row.level) if row.product_id is not None else ("reference", row.ref_id, None)
 
 
-def _conflicts(conn: sa.Connection, desc: Description) -> list[tuple[int, str, str]]:
-    """Rows claiming the same identity: (id, file key, file name)."""
+def _unchanged(path: Path, known: tuple[str, int | None, int | None]) -> IngestResult:
+    kind, ident, level = known
+    return IngestResult(str(path), "unchanged", kind, level,
+                        ident if kind == "product" else None, ident if kind == "reference" else None)
+
+
+def _conflicts(conn: sa.Connection, desc: Description, sha: str) -> list[tuple[int, str, str]]:
+    """Rows claiming the same identity with other content: (id, file key, file name)."""
     if desc.kind == "product":
         ident = [exposures.c[k] == desc.exposure[k] for k in EXPOSURE_IDENTITY]
         stmt = (
             sa.select(products.c.product_id, files.c.uri, files.c.filename)
             .join(files, files.c.file_id == products.c.file_id)
             .join(exposures, exposures.c.exposure_id == products.c.exposure_id)
-            .where(*ident, products.c.product_type == desc.product_type)
+            .where(*ident, products.c.product_type == desc.product_type, files.c.sha256 != sha)
         )
     else:
         r = desc.reference
         stmt = (
             sa.select(reference_files.c.ref_id, files.c.uri, files.c.filename)
             .join(files, files.c.file_id == reference_files.c.file_id)
-            .where(*(reference_files.c[k] == r[k] for k in ("reftype", "detector", "optical_element", "useafter")))
+            .where(*(reference_files.c[k] == r[k] for k in ("reftype", "detector", "optical_element", "useafter")),
+                   files.c.sha256 != sha)
         )
     return [tuple(r) for r in conn.execute(stmt)]  # type: ignore[misc]
 
@@ -131,12 +138,14 @@ def ingest_file(archive: Archive, path: str | Path, replace: bool = False) -> In
     with archive.engine.connect() as conn:
         known = _already_registered(conn, sha)
     if known:
-        kind, ident, level = known
-        return IngestResult(str(path), "unchanged", kind, level,
-                            ident if kind == "product" else None, ident if kind == "reference" else None)
+        return _unchanged(path, known)
     desc = describe(path)
     with archive.engine.connect() as conn:
-        existing = _conflicts(conn, desc)
+        # Again: a concurrent ingest of the same content may have committed while we validated.
+        known = _already_registered(conn, sha)
+        existing = [] if known else _conflicts(conn, desc, sha)
+    if known:
+        return _unchanged(path, known)
     if existing and not replace:
         _, _, name = existing[0]
         what = "exposure" if desc.kind == "product" else "reference slot"
@@ -155,9 +164,7 @@ def ingest_file(archive: Archive, path: str | Path, replace: bool = False) -> In
         if known is None:  # not a concurrent ingest of the same content: a real conflict
             raise IngestError(path, "same identity was archived concurrently from a different file; "
                                     "run ingest again (use --replace to supersede it)") from None
-        kind, ident, level = known
-        return IngestResult(str(path), "unchanged", kind, level,
-                            ident if kind == "product" else None, ident if kind == "reference" else None)
+        return _unchanged(path, known)
     except BaseException:
         discard_unregistered(archive, stored.key)
         raise
