@@ -42,10 +42,10 @@ def ensure_ready(archive: Archive, start: bool = False) -> None:
         rev = current_revision(archive.url)
     except sa.exc.OperationalError as exc:
         _fail(f"cannot reach the database at {archive.url}: {str(exc.orig).strip()}")
-    if rev is None or start:
-        if not start and rev is None:
-            _fail("the database has no archive schema yet; run `romanarchive db upgrade`")
+    if start:
         upgrade(archive.url)
+    elif rev is None:
+        _fail("the database has no archive schema yet; run `romanarchive db upgrade`")
 
 
 @click.group()
@@ -174,11 +174,12 @@ def ingest(paths: tuple[Path, ...], workers: int, replace: bool) -> None:
 
     archive = _archive()
     ensure_ready(archive)
-    total = len(expand_paths(paths))
+    files = expand_paths(paths)
+    total = len(files)
     tally: dict[str, int] = {}
     errors = 0
     with tqdm(total=total, unit="file", desc="ingest", disable=total < 2) as bar:
-        for res in ingest_paths(archive, paths, replace=replace, workers=workers):
+        for res in ingest_paths(archive, files, replace=replace, workers=workers):
             bar.update()
             if isinstance(res, IngestError):
                 errors += 1
