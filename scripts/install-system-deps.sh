@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what romanarchive needs from the OS: PostgreSQL 15 server binaries with the pgsphere and q3c
-# extensions and STILTS (IVOA validators; Debian/Ubuntu), then apply the upstream pgsphere fix needed on
+# extensions, STILTS (IVOA validators), SExtractor and SWarp (Debian/Ubuntu), then apply the upstream pgsphere fix needed on
 # PostgreSQL >= 15.9.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,6 +10,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || pkgs+=(postgresql-15)
 have_ext pg_sphere || pkgs+=(postgresql-15-pgsphere)
 have_ext q3c || pkgs+=(postgresql-15-q3c)
 command -v stilts >/dev/null || pkgs+=(stilts)  # taplint and tapquery for the TAP acceptance tests (brings java)
+# Peers the catalog tests and benchmarks compare against (SExtractor, SWarp).
+command -v source-extractor >/dev/null || pkgs+=(source-extractor)
+command -v SWarp >/dev/null || pkgs+=(swarp)
 command -v python3 >/dev/null || pkgs+=(python3 python3-venv)
 python3 -c 'import ensurepip' 2>/dev/null || pkgs+=(python3-venv)
 sudo=""

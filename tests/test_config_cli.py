@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from romanarchive.cli import main
 from romanarchive.config import load_settings
+from romanarchive.db.engine import head_revision
 from romanarchive.db.scratch import free_port
 
 
@@ -47,9 +48,9 @@ def test_db_start_status_stop_on_embedded_cluster() -> None:
         assert res.exit_code == 1 and "romanarchive db start" in res.output
         res = runner.invoke(main, ["db", "start"], env=env)
         assert res.exit_code == 0, res.output
-        assert f"127.0.0.1:{port}" in res.output and "revision 0003" in res.output
+        assert f"127.0.0.1:{port}" in res.output and f"revision {head_revision()}" in res.output
         res = runner.invoke(main, ["db", "status"], env=env)
-        assert res.exit_code == 0 and "running" in res.output and "revision 0003" in res.output
+        assert res.exit_code == 0 and "running" in res.output and f"revision {head_revision()}" in res.output
         res = runner.invoke(main, ["status", "--json"], env=env)
         assert res.exit_code == 0 and '"levels"' in res.output
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from romanarchive.db import tables_catalog, tables_level5, tables_timeseries, tables_xmatch
 from romanarchive.db.rad_columns import RAD_EXPOSURE_COLUMNS
 from romanarchive.db.registry import ColumnSpec, TableSpec, build_metadata
 
@@ -210,8 +211,14 @@ UWS_JOBS = TableSpec(
     ),
 )
 
-ALL_TABLES: tuple[TableSpec, ...] = (
+CORE_TABLES: tuple[TableSpec, ...] = (
     FILES, EXPOSURES, PRODUCTS, REFERENCE_FILES, PROVENANCE, JOBS, SETTINGS, UWS_JOBS,
+)
+
+# Each domain describes its tables in its own module of this package; all of them form one MetaData (Alembic's
+# target), so foreign keys may cross modules.
+ALL_TABLES: tuple[TableSpec, ...] = (
+    CORE_TABLES + tables_catalog.TABLES + tables_timeseries.TABLES + tables_xmatch.TABLES + tables_level5.TABLES
 )
 
 metadata: sa.MetaData = build_metadata(ALL_TABLES)
