@@ -115,3 +115,20 @@ def test_dask_local_cluster_runs_the_same_jobs(archive: Archive, tiny_survey: Pa
         states = conn.execute(sa.select(jobs.c.state, jobs.c.worker)).all()
     assert [s for s, _ in states] == ["done", "done"]
     assert archive_counts(archive)["provenance"] == 2
+
+
+@pytest.mark.db
+def test_enqueue_target_keeps_one_waiting_job_per_target(archive: Archive) -> None:
+    """A second request for a target that still has a queued job is absorbed; once claimed, a new one queues."""
+    from romanarchive.jobs import queue
+
+    with archive.engine.begin() as conn:
+        first = queue.enqueue_target(conn, "mosaic", "cell F158", {"skycell": "cell", "filter": "F158"})
+        assert first is not None
+        assert queue.enqueue_target(conn, "mosaic", "cell F158") is None
+        assert queue.enqueue_target(conn, "mosaic", "cell F087") is not None
+    job = queue.claim(archive.engine, ("mosaic",), 30)
+    assert job is not None and job.job_id == first and job.target == "cell F158"
+    assert job.params == {"skycell": "cell", "filter": "F158"} and job.product_id is None
+    with archive.engine.begin() as conn:
+        assert queue.enqueue_target(conn, "mosaic", "cell F158") is not None  # the running one may be stale

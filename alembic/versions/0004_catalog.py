@@ -1,4 +1,4 @@
-"""L3/L4 static sky: data releases and the object catalog.
+"""L3/L4 static sky: data releases, the object catalog, and jobs on targets (skycells) with parameters.
 
 Revision ID: 0004
 Revises: 0003
@@ -6,6 +6,7 @@ Create Date: 2026-11-24 08:20:00.000000
 """
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from alembic import op
 from romanarchive.db.registry import SPoint
@@ -17,6 +18,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Jobs on no single product (a skycell and filter to co-add, a catalog to build) name their target.
+    op.add_column('jobs', sa.Column('target', sa.String(length=128), nullable=True,
+                                    comment='What a job on no single product works on, e.g. a skycell and filter'))
+    op.add_column('jobs', sa.Column('params', postgresql.JSONB(astext_type=sa.Text()),
+                                    server_default=sa.text("'{}'::jsonb"), nullable=False, comment='Job parameters'))
+    op.create_index('ix_jobs_target', 'jobs', ['target'], unique=False)
     op.create_table('releases',
     sa.Column('release', sa.String(length=64), nullable=False, comment='Release tag'),
     sa.Column('description', sa.Text(), nullable=True, comment='What the release contains'),
@@ -49,3 +56,6 @@ def downgrade() -> None:
     op.drop_index('ix_objects_hpx', table_name='objects')
     op.drop_table('objects')
     op.drop_table('releases')
+    op.drop_index('ix_jobs_target', table_name='jobs')
+    op.drop_column('jobs', 'params')
+    op.drop_column('jobs', 'target')

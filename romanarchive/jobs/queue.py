@@ -28,6 +28,8 @@ class Job:
     product_id: int
     attempts: int
     output_key: str | None
+    target: str | None = None
+    params: dict[str, Any] | None = None
 
 
 def worker_name() -> str:
@@ -56,6 +58,29 @@ def enqueue(conn: sa.Connection, kind: str, product_ids: list[int]) -> dict[int,
     return {pid: jid for pid, jid in rows}
 
 
+def enqueue_target(conn: sa.Connection, kind: str, target: str, params: dict[str, Any] | None = None) -> int | None:
+    """Queue a job on a target (e.g. a skycell and filter) unless one for it is still waiting to be claimed.
+
+    A job that is already running does not count: it may have read its inputs before the change that queues this
+    one, so the target is processed again afterwards.
+
+    Returns
+    -------
+    int or None
+        The new job's id, or ``None`` when a queued one already covers the target.
+    """
+    # Serialise enqueuers of the same target; the lock ends with the transaction.
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{kind}:{target}"})
+    waiting = conn.execute(
+        sa.select(jobs.c.job_id).where(jobs.c.kind == kind, jobs.c.target == target, jobs.c.state == "queued")
+    ).first()
+    if waiting is not None:
+        return None
+    return int(conn.execute(
+        sa.insert(jobs).values(kind=kind, target=target, params=params or {}).returning(jobs.c.job_id)
+    ).scalar_one())
+
+
 _CLAIM = sa.text(
     """
     UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = :worker,
@@ -68,7 +93,7 @@ _CLAIM = sa.text(
         ORDER BY job_id
         FOR UPDATE SKIP LOCKED
         LIMIT 1)
-    RETURNING job_id, kind, product_id, attempts, output_key
+    RETURNING job_id, kind, product_id, attempts, output_key, target, params
     """
 )
 
