@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export ROMANARCHIVE_HOME ?= $(CURDIR)/.romanarchive
+# Simulated+calibrated surveys the tests and benchmarks use are built once and reused (keyed by configuration).
+export ROMANARCHIVE_SIM_CACHE ?= $(CURDIR)/.romanarchive/sim-cache
 # The PostgreSQL service, used by `make test-service` (tests must pass against it and the embedded cluster).
 SERVICE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 

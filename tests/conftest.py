@@ -50,6 +50,14 @@ def tiny_survey(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def science_survey(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The calibrated science survey (16 L2 of 512², 2 filters, 4 epochs), built once or taken from the cache."""
+    from romanarchive.sim.calibrated import calibrated_survey, science_config
+
+    return calibrated_survey(science_config(), out_dir=tmp_path_factory.mktemp("science"), progress=False)
+
+
 def l1_files(survey: Path) -> list[Path]:
     """L1 files of a simulated survey, in order."""
     return sorted((survey / "l1").glob("*.asdf"))
@@ -62,7 +70,7 @@ def archive_counts(archive: Archive) -> dict[str, int]:
     from romanarchive.db.tables import ALL_TABLES
 
     with archive.engine.connect() as conn:
-        return {t.name: conn.execute(sa.text(f"SELECT count(*) FROM {t.name}")).scalar_one()
+        return {t.name: conn.execute(sa.text(f"SELECT count(*) FROM {t.qualified_name}")).scalar_one()
                 for t in ALL_TABLES if t.name != "archive_settings"}
 
 

@@ -56,7 +56,7 @@ def calibrate_survey(out_dir: Path | str, progress: bool = True) -> list[Path]:
     done: list[Path] = []
     for entry in tqdm(manifest.l1, desc="L2 calibration", unit="exp", disable=not progress):
         spec = entry["spec"]
-        refs = {k: out / p for k, p in manifest.refs[f"{spec['detector']}_{spec['optical_element']}"].items()}
+        refs = {k: out / p for k, p in manifest.refs[f"{spec['detector']}_{spec['bandpass']}"].items()}
         l1 = out / entry["path"]
         target = out / "l2" / f"{l1.stem.removesuffix('_uncal')}_cal.asdf"
         if not target.exists():
