@@ -1,0 +1,323 @@
+"""Publication of a validated Level 5 product, all in one database transaction.
+
+In order: the product name is locked and its owner checked; the files are stored by SHA-256 and get ``files`` rows;
+for a catalog, a table ``level5.<name>_v<version>`` is created, loaded with binary COPY and indexed; the registry
+row (``products``, level 5, hence an ObsCore row), its provenance, the ``level5_versions`` row and the column
+registry (``level5_columns``) are written; TAP_SCHEMA is rewritten and the publication counter bumped. A failure
+anywhere rolls the transaction back and removes every object this attempt stored: nothing is half-published.
+
+The column registry rows are also where the TAP query catalog finds the table: `tap_entries` is the dynamic
+source `romanarchive.tap.schema` reads them through.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import sqlalchemy as sa
+from psycopg import sql
+
+from romanarchive.archive import Archive
+from romanarchive.db.registry import ColumnSpec, TableSpec
+from romanarchive.db.tables import files, metadata, products, provenance
+from romanarchive.db.tables_level5 import LEVEL5_COLUMNS, LEVEL5_VERSIONS
+from romanarchive.level5.contract import MEDIA_TYPES
+from romanarchive.level5.copyenc import copy_columns
+from romanarchive.level5.validate import Validated
+from romanarchive.store.objectstore import sha256_file
+from romanarchive.tap import schema as tap_schema
+
+SCHEMA = "level5"
+#: Points where a test may inject a failure (the hook is called with the stage name).
+STAGES = ("after_store", "after_copy", "after_registry", "after_tap_schema")
+Hook = Callable[[str], None]
+
+_SQL_TYPES = {"smallint": "smallint", "integer": "integer", "bigint": "bigint", "real": "real",
+              "double": "double precision", "boolean": "boolean", "text": "text"}  # fmt: skip
+level5_versions = metadata.tables[LEVEL5_VERSIONS.name]
+level5_columns = metadata.tables[LEVEL5_COLUMNS.name]
+
+
+class OwnershipError(Exception):
+    """The product name belongs to another team."""
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    """What a publication made.
+
+    Attributes
+    ----------
+    version_id, product_id
+        Row identifiers.
+    name, version
+        Product name and its new version number.
+    table
+        ADQL name of the catalog table (``None`` for ASDF products).
+    n_rows
+        Catalog rows loaded.
+    """
+
+    version_id: int
+    product_id: int
+    name: str
+    version: int
+    table: str | None
+    n_rows: int
+
+
+def table_name(name: str, version: int) -> str:
+    """Unqualified table of a catalog version (product names are safe identifiers of at most 40 characters)."""
+    return f"{name}_v{version}"
+
+
+def publish(archive: Archive, v: Validated, team_id: int, submission_id: int,
+            names: Mapping[Any, str] | None = None, hook: Hook | None = None) -> PublishedVersion:
+    """Publish a valid product as a new version, in one transaction.
+
+    Parameters
+    ----------
+    archive
+        Where to publish.
+    v
+        A product that passed validation.
+    team_id
+        The submitting team (must own the name, or the name must be new).
+    submission_id
+        The submission it comes from.
+    names
+        File names to store the files under (the uploaded names), by path.
+    hook
+        Called at each of `STAGES` (tests inject failures there).
+
+    Raises
+    ------
+    OwnershipError
+        Another team owns the product name.
+    """
+    assert v.valid and v.name and v.data is not None
+    hook = hook or (lambda stage: None)
+    names = names or {}
+    created: list[str] = []
+    try:
+        with archive.engine.begin() as conn:
+            result = _publish(conn, archive, v, team_id, submission_id, names, hook, created)
+    except BaseException:
+        from romanarchive.ingest.register import discard_unregistered
+
+        for key in created:
+            discard_unregistered(archive, key)
+        with archive.engine.connect() as conn:  # forget any entry loaded inside the rolled-back transaction
+            tap_schema.load_dynamic(conn)
+        raise
+    return result
+
+
+def _publish(conn: sa.Connection, archive: Archive, v: Validated, team_id: int, submission_id: int,
+             names: Mapping[Any, str], hook: Hook, created: list[str]) -> PublishedVersion:
+    assert v.name is not None and v.data is not None
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"level5:{v.name}"})
+    owner = conn.execute(sa.select(level5_versions.c.team_id).where(level5_versions.c.name == v.name).limit(1))
+    owner_id = owner.scalar_one_or_none()
+    if owner_id is not None and owner_id != team_id:
+        raise OwnershipError(f"product {v.name!r} belongs to another team")
+    version = conn.execute(sa.select(sa.func.coalesce(sa.func.max(level5_versions.c.version), 0) + 1)
+                           .where(level5_versions.c.name == v.name)).scalar_one()  # fmt: skip
+    file_ids = []
+    for path, role in ((v.data, v.fmt), (v.sidecar, "sidecar")):
+        if path is not None:
+            file_ids.append(_store(conn, archive, path, names.get(path, path.name), MEDIA_TYPES[str(role)], created))
+    hook("after_store")
+    table = table_name(v.name, version) if v.kind == "catalog" else None
+    decl = v.declaration
+    tdecl: Mapping[str, Any] = decl.get("table") or {}
+    pos = tdecl.get("position") or {}
+    if table is not None:
+        _create_and_load(conn, table, tdecl, v.columns)
+        hook("after_copy")
+    meta = decl.get("meta") or {}
+    sky = _sky(v, pos, meta)
+    product_id = conn.execute(products.insert().values(
+        level=5, product_type="l5_catalog" if table else "l5_asdf", file_id=file_ids[0],
+        obs_id=f"{v.name}/v{version}", filter=_text(_get(meta, "instrument", "optical_element"), 20),
+        t_min=_mjd(_get(meta, "exposure", "start_time")), t_max=_mjd(_get(meta, "exposure", "end_time")),
+        t_exptime=_float(_get(meta, "exposure", "exposure_time")), **sky,
+    ).returning(products.c.product_id)).scalar_one()
+    ccsp = _jsonable(meta.get("ccsp") or {})
+    conn.execute(provenance.insert().values(
+        product_id=product_id, step="level5.submission", software=_software(),
+        parameters={"submission_id": submission_id, "team_id": team_id, "ccsp_schema": decl.get("ccsp_schema")},
+        inputs=[{"file_id": f} for f in file_ids], reference_files={}, host=socket.gethostname(),
+    ))
+    version_id = conn.execute(sa.insert(level5_versions).values(
+        name=v.name, version=version, team_id=team_id, submission_id=submission_id, product_id=product_id,
+        kind=v.kind, table_name=f"{SCHEMA}.{table}" if table else None, description=tdecl.get("description"),
+        ra_column=pos.get("ra"), dec_column=pos.get("dec"), n_rows=v.n_rows if table else None,
+        file_ids=file_ids, ccsp=ccsp,
+    ).returning(level5_versions.c.version_id)).scalar_one()
+    if table is not None:
+        pk = tdecl["primary_key"]
+        pk = {pk} if isinstance(pk, str) else set(pk)
+        conn.execute(sa.insert(level5_columns), [{
+            "table_name": f"{SCHEMA}.{table}", "column_name": c["name"], "position": i, "type": c["type"],
+            "unit": str(c.get("unit") or ""), "ucd": str(c.get("ucd") or ""), "description": c["description"],
+            "nullable": bool(c.get("nullable", True)) and c["name"] not in pk, "primary_key": c["name"] in pk,
+            "indexed": c["name"] in pk or c["name"] in pos.values(),
+        } for i, c in enumerate(tdecl["columns"])])  # fmt: skip
+    hook("after_registry")
+    tap_schema.bump_generation(conn)
+    tap_schema.refresh_tap_schema(conn)
+    hook("after_tap_schema")
+    return PublishedVersion(version_id, product_id, v.name, version, f"{SCHEMA}.{table}" if table else None,
+                            v.n_rows if table else 0)  # fmt: skip
+
+
+def _store(conn: sa.Connection, archive: Archive, path: Any, filename: str, media_type: str,
+           created: list[str]) -> int:
+    """Store a file by content (once) and return its ``files`` row."""
+    sha = sha256_file(path)
+    existing = conn.execute(sa.select(files.c.file_id).where(files.c.sha256 == sha)).scalar_one_or_none()
+    if existing is not None:
+        return int(existing)
+    obj = archive.store.put_file(path, SCHEMA, filename=filename, sha256=sha)
+    if obj.created:
+        created.append(obj.key)
+    return int(conn.execute(files.insert().values(uri=obj.key, filename=filename, size=obj.size, sha256=sha,
+                                                  media_type=media_type).returning(files.c.file_id)).scalar_one())
+
+
+def _create_and_load(conn: sa.Connection, table: str, tdecl: Mapping[str, Any], columns: Mapping[str, pa.Array]
+                     ) -> None:
+    """CREATE TABLE, COPY the rows, then build the primary key and the q3c index (faster after the load).
+
+    No ANALYZE here: autovacuum analyses the new table shortly after the commit.
+    """
+    pk = tdecl["primary_key"]
+    pk = [pk] if isinstance(pk, str) else list(pk)
+    ident = sql.Identifier(SCHEMA, table)
+    defs = [sql.SQL("{} {}{}").format(sql.Identifier(c["name"]), sql.SQL(_SQL_TYPES[c["type"]]),
+                                      sql.SQL("" if c.get("nullable", True) and c["name"] not in pk else " NOT NULL"))
+            for c in tdecl["columns"]]  # fmt: skip
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        cur.execute(sql.SQL("CREATE TABLE {} ({})").format(ident, sql.SQL(", ").join(defs)))
+        cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(ident, sql.Literal(tdecl.get("description") or "")))
+    copy_columns(raw, f"{SCHEMA}.{table}", {c["name"]: columns[c["name"]] for c in tdecl["columns"]})
+    with raw.cursor() as cur:
+        cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+            ident, sql.Identifier(f"pk_{table}"), sql.SQL(", ").join(sql.Identifier(c) for c in pk)))
+        pos = tdecl.get("position")
+        if pos:
+            cur.execute(sql.SQL("CREATE INDEX {} ON {} (q3c_ang2ipix({}, {}))").format(
+                sql.Identifier(f"ix_{table}_q3c"), ident, sql.Identifier(pos["ra"]), sql.Identifier(pos["dec"])))
+        link = tdecl.get("link")
+        if link:
+            cur.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                sql.Identifier(f"ix_{table}_link"), ident, sql.Identifier(link["column"])))
+
+
+def _sky(v: Validated, pos: Mapping[str, str], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """s_ra, s_dec, s_fov and hpx of the product: the catalog's centre and extent, else the CCSP target."""
+    from romanarchive.sky.footprint import healpix29
+
+    ra = dec = fov = None
+    if pos and v.columns:
+        # A strided sample of at most ~200k rows is plenty for a centre and an extent.
+        step = max(v.n_rows // 200_000, 1)
+        r = np.radians(v.columns[pos["ra"]].drop_null().to_numpy(zero_copy_only=False)[::step].astype(float))
+        d = np.radians(v.columns[pos["dec"]].drop_null().to_numpy(zero_copy_only=False)[::step].astype(float))
+        if r.size:
+            xyz = np.stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)])
+            c = xyz.mean(axis=1)
+            c /= np.linalg.norm(c) or 1.0
+            ra = float(np.degrees(np.arctan2(c[1], c[0])) % 360.0)
+            dec = float(np.degrees(np.arcsin(np.clip(c[2], -1, 1))))
+            fov = float(2 * np.degrees(np.arccos(np.clip((c[:, None] * xyz).sum(axis=0).min(), -1, 1))))
+    target = meta.get("target_coordinates")
+    if ra is None and isinstance(target, Mapping):
+        ra, dec = _float(target.get("ra")), _float(target.get("dec"))
+    out: dict[str, Any] = {"s_ra": ra, "s_dec": dec, "s_fov": fov}
+    if ra is not None and dec is not None:
+        out["hpx"] = int(healpix29(ra, dec)[0])
+    return out
+
+
+def _get(meta: Mapping[str, Any], *path: str) -> Any:
+    node: Any = meta
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(value: Any, n: int) -> str | None:
+    return value[:n] if isinstance(value, str) else None
+
+
+def _mjd(value: Any) -> float | None:
+    from astropy.time import Time
+
+    try:
+        return float(Time(value).mjd) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _jsonable(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _jsonable(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_jsonable(v) for v in node]
+    if node is None or isinstance(node, (str, int, float, bool)):
+        return node
+    return str(node)
+
+
+def _software() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {p: version(p) for p in ("romanarchive", "rad", "asdf", "pyarrow")}
+
+
+# ------------------------------------------------------------------------------------------------ TAP publication
+def tap_entries(conn: sa.Connection) -> Iterable[tap_schema.Published]:
+    """`romanarchive.tap.schema` dynamic source: every published Level 5 catalog table, from the column registry.
+
+    Before migration 0007 (the tables do not exist yet) there are none.
+    """
+    if conn.execute(sa.text("SELECT to_regclass('public.level5_columns')")).scalar_one() is None:
+        return []
+    versions = conn.execute(sa.select(level5_versions.c.table_name, level5_versions.c.description,
+                                      level5_versions.c.ra_column, level5_versions.c.dec_column,
+                                      level5_versions.c.name, level5_versions.c.version)
+                            .where(level5_versions.c.table_name.is_not(None))
+                            .order_by(level5_versions.c.version_id)).all()  # fmt: skip
+    cols: dict[str, list[ColumnSpec]] = {}
+    for r in conn.execute(sa.select(level5_columns).order_by(level5_columns.c.table_name,
+                                                             level5_columns.c.position)).mappings():  # fmt: skip
+        cols.setdefault(r["table_name"], []).append(ColumnSpec(
+            r["column_name"], r["type"], r["description"], unit=r["unit"], ucd=r["ucd"], nullable=r["nullable"],
+            primary_key=r["primary_key"], indexed=r["indexed"], principal=True))
+    out = []
+    for tname, description, ra, dec, name, version in versions:
+        if tname not in cols:
+            continue
+        schema_name, table = tname.split(".", 1)
+        spec = TableSpec(table, description or f"Level 5 product {name}, version {version}", tuple(cols[tname]),
+                         schema=schema_name, published=True)
+        out.append(tap_schema.Published(spec, tname, tname, q3c=((ra, dec),) if ra and dec else (),
+                                        columns=spec.columns))
+    return out
+
