@@ -1,4 +1,5 @@
-"""VOSI documents: capabilities (TAPRegExt, SCS, ObsCore), availability and tables, generated from the registry."""
+"""VOSI documents: capabilities (TAPRegExt, SCS, ObsCore, SIA2, DataLink, SODA), availability and tables,
+generated from the registry."""
 
 from __future__ import annotations
 
@@ -49,6 +50,21 @@ _OUTPUTS = (
     ("application/fits", "fits", None),
     ("application/vnd.apache.parquet", "parquet", None),
 )
+
+
+#: (standardID, interface version, path under the server root) of the data-access services (romanarchive.dal).
+DAL_SERVICES = (
+    ("ivo://ivoa.net/std/SIA#query-2.0", "2.0", "/sia2/query"),
+    ("ivo://ivoa.net/std/DataLink#links-1.1", "1.1", "/datalink/links"),
+    ("ivo://ivoa.net/std/SODA#sync-1.0", "1.0", "/soda/sync"),
+)
+
+
+def _dal_cap(standard_id: str, version: str, url: str) -> str:
+    # Plain vr:Capability with a ParamHTTP interface, as for cone search.
+    return (f'  <capability standardID="{standard_id}">\n'
+            f'    <interface xsi:type="vs:ParamHTTP" role="std" version="{version}">'
+            f'<accessURL use="base">{xml_text(url)}</accessURL></interface>\n  </capability>\n')
 
 
 def _vosi_cap(base: str, kind: str, path: str) -> str:
@@ -116,7 +132,8 @@ def capabilities(base: str, root: str, config: TapConfig) -> str:
         f'    <interface xsi:type="vs:ParamHTTP" role="std"><accessURL use="base">{xml_text(root)}/scs?'
         "</accessURL></interface>\n"
         "  </capability>\n"
-        "</vosi:capabilities>\n"
+        + "".join(_dal_cap(std, version, f"{root}{path}") for std, version, path in DAL_SERVICES)
+        + "</vosi:capabilities>\n"
     )
 
 

@@ -13,6 +13,7 @@ import logging
 import re
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -22,6 +23,11 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 NAMESPACE = "http://www.ivoa.net/xml/VOTable/v1.3"
+#: Set by the server around a request: (column name, function of that FIELD's ID returning service-descriptor
+#: RESOURCEs). A result holding the column gets ``ID`` on its FIELD and the descriptors after the results RESOURCE,
+#: so clients find e.g. DataLink (DataLink 1.1 section 4). Unset: documents are unchanged.
+SERVICE_DESCRIPTORS: ContextVar[tuple[str, Callable[[str], str]] | None] = ContextVar("service_descriptors",
+                                                                                      default=None)
 
 
 @runtime_checkable
@@ -175,10 +181,10 @@ def _info(name: str, value: str, content: str | None = None) -> str:
     return f'<INFO name="{xml_attr(name)}" value="{xml_attr(value)}">{xml_text(content)}</INFO>\n'
 
 
-def _field(c: Column) -> str:
+def _field(c: Column, with_id: bool = False) -> str:
     datatype, arraysize, _ = _VOTYPES[c.kind]
-    attrs = [("name", c.name), ("datatype", datatype), ("arraysize", arraysize), ("unit", c.unit), ("ucd", c.ucd),
-             ("utype", c.utype), ("xtype", c.xtype)]  # fmt: skip
+    attrs = [("ID", c.name if with_id else None), ("name", c.name), ("datatype", datatype), ("arraysize", arraysize),
+             ("unit", c.unit), ("ucd", c.ucd), ("utype", c.utype), ("xtype", c.xtype)]  # fmt: skip
     text_ = " ".join(f'{k}="{xml_attr(v)}"' for k, v in attrs if v)
     if c.description:
         return f"<FIELD {text_}>\n  <DESCRIPTION>{xml_text(c.description)}</DESCRIPTION>\n</FIELD>\n"
@@ -348,7 +354,11 @@ def write_votable(
     An exception raised while reading ``batches`` (the database failing mid-stream) ends the table and is reported
     as a trailing ``QUERY_STATUS=ERROR`` INFO, as DALI asks once output has begun; it is logged, not re-raised.
     """
-    head = _head(infos) + f'<TABLE name="{xml_attr(table_name)}">\n' + "".join(_field(c) for c in columns)
+    hook = SERVICE_DESCRIPTORS.get()
+    ref = hook[0] if hook is not None and any(c.name == hook[0] for c in columns) else None
+    head = (_head(infos) + f'<TABLE name="{xml_attr(table_name)}">\n'
+            + "".join(_field(c, c.name == ref) for c in columns))  # fmt: skip
+    trailer = hook[1](ref) if hook is not None and ref is not None else ""
     status = ""
     if binary2:
         yield (head + '<DATA><BINARY2><STREAM encoding="base64">\n').encode("utf-8")
@@ -380,4 +390,4 @@ def write_votable(
         tail = b"</TABLEDATA></DATA>\n"
     if not status and overflowed():
         status = _info("QUERY_STATUS", "OVERFLOW")
-    yield tail + ("</TABLE>\n" + status + "</RESOURCE>\n</VOTABLE>\n").encode("utf-8")
+    yield tail + ("</TABLE>\n" + status + "</RESOURCE>\n" + trailer + "</VOTABLE>\n").encode("utf-8")
