@@ -1,0 +1,229 @@
+"""Catalog benchmarks: cataloguing one image against Source Extractor, and loading catalog rows into PostgreSQL.
+
+1. **Catalog one image** (goal: <= 2x Source Extractor's wall time). Images:
+
+   * ``synthetic``: a 4096² F158 image (0.11"/pixel, 7.5' square) rendered with galsim at a high-latitude source
+     density (``--density`` sources per arcmin², 85% Sérsic galaxies, 15% stars, uniform in 20-28 mag) plus
+     Gaussian sky noise;
+   * ``l3``: the simulated survey's real F158 L3 (2048² skycell at 0.055"), co-added here with romanarchive's mosaic
+     step when the survey cache exists (``ROMANARCHIVE_SIM_CACHE``).
+
+   Our time is :func:`romanarchive.catalog.measure.measure` on that band alone (background, detection, deblending,
+   shapes, photometry with and without PSF matching, classification, photo-z); the peer is ``source-extractor``
+   with default settings on the same FITS, timed around the external process (FITS writing not counted). Both are
+   matched to the truth (synthetic) for completeness at predicted aperture S/N >= 5.
+
+2. **Load rate** of N synthetic catalog rows (default 3M) with the objects table's core and a dozen measurement
+   columns (goal: >= 2M rows/s), HEALPix (order 29, cdshealpix, vectorised) and source ids computed in the timing:
+
+   * ``replace_skycell``: the production path (binary COPY into a temp stage, INSERT ... SELECT adding the pgsphere
+     point, ordered by source_id, into the indexed ``objects`` table, one transaction);
+   * ``parallel+indexes-after``: binary COPY over 2 connections into an unindexed UNLOGGED stage, then one
+     INSERT ... SELECT into an ``objects`` copy without indexes, indexes (PK, hpx, GiST pos) built afterwards;
+   * peer ``plain COPY``: one binary COPY of the same numeric rows into an unindexed table (no HEALPix, no pos).
+
+Results go to ``benchmarks/out/catalog.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import scratch_archive  # noqa: E402
+
+from romanarchive.catalog.config import CatalogConfig  # noqa: E402
+from romanarchive.catalog.ids import assign_source_ids  # noqa: E402
+from romanarchive.catalog.measure import BandImage, aperture_correction, measure  # noqa: E402
+from romanarchive.catalog.peer import run_source_extractor  # noqa: E402
+from romanarchive.catalog.synthetic import mag_to_njy, synthetic_image  # noqa: E402
+from romanarchive.db.bulk import copy_arrays  # noqa: E402
+from romanarchive.db.engine import libpq_url  # noqa: E402
+from romanarchive.sky.footprint import healpix29  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+MEASURE_COLS = ("x_det", "y_det", "det_snr", "semimajor_sigma", "semiminor_sigma", "ellipticity", "position_angle",
+                "r_half", "f087_flux_ap", "f087_flux_ap_err", "f158_flux_ap", "f158_flux_ap_err")
+
+
+def _complete(truth_ra: np.ndarray, truth_dec: np.ndarray, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    _, sep, _ = SkyCoord(truth_ra * u.deg, truth_dec * u.deg).match_to_catalog_sky(SkyCoord(ra * u.deg, dec * u.deg))
+    return np.asarray(sep.arcsec <= 0.2)
+
+
+def bench_synthetic(size: int, density: float) -> dict[str, object]:
+    area = (size * 0.11 / 60) ** 2
+    n = int(density * area)
+    t0 = time.perf_counter()
+    im = synthetic_image(shape=(size, size), band="F158", n_stars=int(0.15 * n), n_galaxies=n - int(0.15 * n),
+                         seed=7, mag_range=(20.0, 28.0))
+    render = time.perf_counter() - t0
+    cfg = CatalogConfig()
+    measure([BandImage("F158", im.data[:256, :256], im.err[:256, :256])], im.wcs, cfg)  # warm PSF/template caches
+    t0 = time.perf_counter()
+    ours = measure([BandImage("F158", im.data, im.err)], im.wcs, cfg)
+    t_ours = time.perf_counter() - t0
+    sx = run_source_extractor(im.data, im.err, im.wcs)
+    mags = np.asarray(im.truth["mag"])
+    n_pix = np.pi * (cfg.aperture_radius_arcsec / 0.11) ** 2
+    noise = 0.02 * np.sqrt(n_pix) * np.radians(0.11 / 3600) ** 2 * 1e15
+    five = mag_to_njy(mags) / aperture_correction("F158", 0.11, cfg.aperture_radius_arcsec) / noise >= 5
+    c_ours = _complete(im.truth["ra"], im.truth["dec"], ours.columns["ra"], ours.columns["dec"])
+    c_sx = _complete(im.truth["ra"], im.truth["dec"], np.asarray(sx.table["ALPHAWIN_J2000"]),
+                     np.asarray(sx.table["DELTAWIN_J2000"]))
+    return {"image": f"synthetic {size}x{size} F158, {n} sources ({density:g}/arcmin2)", "render_s": render,
+            "ours_s": t_ours, "sextractor_s": sx.wall_time_s, "ratio": t_ours / sx.wall_time_s,
+            "ours_detections": len(ours), "sextractor_detections": len(sx.table), "n_5sigma": int(five.sum()),
+            "ours_completeness_5sigma": float(c_ours[five].mean()),
+            "sextractor_completeness_5sigma": float(c_sx[five].mean())}
+
+
+def bench_l3() -> dict[str, object] | None:
+    cache = os.environ.get("ROMANARCHIVE_SIM_CACHE")
+    if not cache:
+        return None
+    from romanarchive.catalog.step import load_image
+    from romanarchive.mosaic.step import MosaicStep
+    from romanarchive.sim.calibrated import calibrated_survey, l2_files, science_config
+    from romanarchive.sky.skycells import skycell
+
+    survey = calibrated_survey(science_config(), progress=False)
+    files = [p for p in l2_files(survey) if "_f158_" in p.name]
+    path = OUT / "bench_l3_f158.asdf"
+    MosaicStep().run(files, skycell("p16042x22y37")).write(path)
+    im = load_image(path)
+    measure([im.image], im.wcs)  # warm caches
+    t0 = time.perf_counter()
+    ours = measure([im.image], im.wcs)
+    t_ours = time.perf_counter() - t0
+    sx = run_source_extractor(im.image.data, im.image.err, im.wcs)
+    path.unlink()
+    return {"image": "real L3 F158 p16042x22y37 2048x2048 (0.055\"/pixel, ~55% covered)", "ours_s": t_ours,
+            "sextractor_s": sx.wall_time_s, "ratio": t_ours / sx.wall_time_s, "ours_detections": len(ours),
+            "sextractor_detections": len(sx.table)}
+
+
+def _rows(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    ra = rng.uniform(150.0, 152.0, n)
+    dec = np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(1.0)), np.sin(np.radians(3.0)), n)))
+    cols = {"ra": ra, "dec": dec}
+    cols.update({c: rng.normal(size=n) for c in MEASURE_COLS})
+    cols["point_like"] = rng.random(n) < 0.2
+    return cols
+
+
+def bench_load(n: int) -> dict[str, object]:
+    import sqlalchemy as sa
+
+    from romanarchive.catalog.load import numeric_columns, replace_skycell
+
+    rng = np.random.default_rng(1)
+    cols = _rows(n, rng)
+    out: dict[str, object] = {"rows": n, "columns": 4 + len(MEASURE_COLS) + 4}
+    with scratch_archive() as archive:
+        url = libpq_url(archive.url)
+        # 1. production path.
+        t0 = time.perf_counter()
+        with archive.engine.begin() as conn:
+            replace_skycell(conn, "bench", cols)
+        out["replace_skycell_rows_per_s"] = n / (time.perf_counter() - t0)
+
+        # 2. HEALPix + ids, parallel COPY into an unlogged stage, INSERT ... SELECT, indexes after.
+        t0 = time.perf_counter()
+        hpx = healpix29(cols["ra"], cols["dec"])
+        t_hpx = time.perf_counter() - t0
+        ids = assign_source_ids(hpx, cols["ra"], cols["dec"], np.empty(0, np.int64), np.empty(0), np.empty(0), set())
+        data = numeric_columns({**cols, "source_id": ids, "hpx": hpx})
+        names = list(data)
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("CREATE TABLE objects_bulk (LIKE objects INCLUDING DEFAULTS)")
+            c.execute("CREATE UNLOGGED TABLE stage_bulk AS SELECT " + ", ".join(f'"{k}"' for k in names)
+                      + " FROM objects_bulk WITH NO DATA")
+
+        def part(sl: slice) -> None:
+            with psycopg.connect(url) as c:
+                copy_arrays(c, "stage_bulk", {k: v[sl] for k, v in data.items()})
+                c.commit()
+
+        half = n // 2
+        threads = [threading.Thread(target=part, args=(s,)) for s in (slice(0, half), slice(half, n))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        t_copy = time.perf_counter() - t0
+        with psycopg.connect(url, autocommit=True) as c:
+            sel = ", ".join(f'"{k}"' for k in names)
+            c.execute(f"INSERT INTO objects_bulk ({sel}, pos, release, skycell) SELECT {sel}, "
+                      "spoint(radians(ra), radians(dec)), 'live', 'bench' FROM stage_bulk ORDER BY source_id")
+            t_insert = time.perf_counter() - t0
+            c.execute("ALTER TABLE objects_bulk ADD PRIMARY KEY (source_id, release)")
+            c.execute("CREATE INDEX ON objects_bulk (hpx)")
+            c.execute("CREATE INDEX ON objects_bulk USING gist (pos)")
+        total = time.perf_counter() - t0
+        out.update({"parallel_hpx_s": t_hpx, "parallel_copy_stage_s": t_copy, "parallel_insert_s": t_insert,
+                    "parallel_total_s": total, "parallel_stage_rows_per_s": n / t_copy,
+                    "parallel_indexes_after_rows_per_s": n / total})
+
+        # 3. peer: one plain binary COPY of the same numeric rows into an unindexed table.
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("CREATE TABLE peer_bulk AS SELECT " + ", ".join(f'"{k}"' for k in names)
+                      + " FROM objects_bulk WITH NO DATA")
+        t0 = time.perf_counter()
+        with psycopg.connect(url) as c:
+            copy_arrays(c, "peer_bulk", data)
+            c.commit()
+        out["peer_plain_copy_rows_per_s"] = n / (time.perf_counter() - t0)
+        with archive.engine.connect() as conn:
+            out["rows_in_objects"] = conn.execute(sa.text("SELECT count(*) FROM objects")).scalar_one()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=4096, help="Synthetic image side (pixels)")
+    ap.add_argument("--density", type=float, default=60.0, help="Sources per arcmin2 in the synthetic image")
+    ap.add_argument("--rows", type=int, default=3_000_000, help="Rows of the load benchmark")
+    ap.add_argument("--skip-image", action="store_true")
+    ap.add_argument("--skip-load", action="store_true")
+    args = ap.parse_args()
+    OUT.mkdir(exist_ok=True)
+    results: dict[str, object] = {}
+    if not args.skip_image:
+        for name, fn in (("synthetic", lambda: bench_synthetic(args.size, args.density)), ("l3", bench_l3)):
+            r = fn()
+            if r is None:
+                continue
+            results[name] = r
+            print(f"[catalog] {r['image']}: ours {r['ours_s']:.2f} s, source-extractor {r['sextractor_s']:.2f} s, "
+                  f"ratio {r['ratio']:.2f}x (goal <= 2x); detections {r['ours_detections']} vs "
+                  f"{r['sextractor_detections']}")
+            if "n_5sigma" in r:
+                print(f"          completeness at S/N >= 5 ({r['n_5sigma']} sources): ours "
+                      f"{r['ours_completeness_5sigma']:.3f}, "
+                      f"source-extractor {r['sextractor_completeness_5sigma']:.3f}")
+    if not args.skip_load:
+        r = bench_load(args.rows)
+        results["load"] = r
+        peer = float(r["peer_plain_copy_rows_per_s"])  # type: ignore[arg-type]
+        for key in ("replace_skycell_rows_per_s", "parallel_stage_rows_per_s", "parallel_indexes_after_rows_per_s"):
+            v = float(r[key])  # type: ignore[arg-type]
+            print(f"[load] {key}: {v / 1e6:.2f}M rows/s ({v / peer:.2f}x the plain COPY peer; goal >= 2M rows/s)")
+        print(f"[load] peer plain binary COPY: {peer / 1e6:.2f}M rows/s ({r['rows']} rows, {r['columns']} columns)")
+    (OUT / "catalog.json").write_text(json.dumps(results, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""``romanarchive catalog`` (build skycell catalogs by hand) and ``romanarchive inject`` (source injection)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@click.command("catalog")
+@click.option("--skycell", "cell", default=None, help="Skycell name, e.g. p24301x27y13.")
+@click.option("--all", "all_cells", is_flag=True, help="Every skycell with a live L3 mosaic.")
+def catalog(cell: str | None, all_cells: bool) -> None:
+    """Build the multiband catalog of skycells from their live L3s (what the catalog jobs do)."""
+    from tqdm import tqdm
+
+    from romanarchive.archive import Archive
+    from romanarchive.catalog.job import catalog_skycell, catalog_skycells
+    from romanarchive.catalog.measure import CatalogInputError
+
+    if not cell and not all_cells:
+        raise click.UsageError("give --skycell NAME or --all")
+    archive = Archive.from_env()
+    with archive.engine.connect() as conn:
+        cells = catalog_skycells(conn)
+    if cell:
+        if cell not in cells:
+            raise click.ClickException(f"skycell {cell} has no live L3 mosaic")
+        cells = [cell]
+    if not cells:
+        raise click.ClickException("no skycell has a live L3 mosaic")
+    failed = 0
+    with tqdm(cells, unit="cell", desc="catalog", disable=len(cells) < 2) as bar:
+        for name in bar:
+            try:
+                out = catalog_skycell(archive, name)
+            except CatalogInputError as exc:
+                failed += 1
+                tqdm.write(f"error: {name}: {exc}")
+                continue
+            tqdm.write(f"{name}: {out.n_objects} objects in {'+'.join(out.bands)}, L4 products "
+                       f"{', '.join(map(str, out.product_ids))} ({out.wall_time_s:.1f} s)")
+    if failed:
+        raise SystemExit(1)
+
+
+def _images(archive: Any, cell: str | None, product_id: int | None) -> tuple[list[Any], str, list[int]]:
+    import sqlalchemy as sa
+
+    from romanarchive.catalog.job import live_l3
+    from romanarchive.catalog.step import load_image
+    from romanarchive.db.tables import files, products
+
+    with archive.engine.connect() as conn:
+        if cell:
+            rows = live_l3(conn, cell)
+            if not rows:
+                raise click.ClickException(f"skycell {cell} has no live L3 mosaic")
+            target = cell
+        else:
+            rows = conn.execute(sa.select(products.c.product_id, products.c.obs_id, files.c.uri, files.c.filename)
+                                .join(files, files.c.file_id == products.c.file_id)
+                                .where(products.c.product_id == product_id, products.c.level.in_((2, 3)))).all()
+            if not rows:
+                raise click.ClickException(f"product {product_id} is not an L2 or L3 image")
+            target = f"product:{product_id}"
+    images = []
+    for r in rows:
+        local = archive.store.local_path(r.uri)
+        images.append(load_image(Path(local) if local else archive.store.get_file(
+            r.uri, archive.settings.scratch / "inject" / r.filename), r.product_id))
+    return images, target, [int(r.product_id) for r in rows]
+
+
+@click.command("inject")
+@click.option("--skycell", "cell", default=None, help="Inject into the live L3s of this skycell.")
+@click.option("--product", "product_id", type=int, default=None, help="Inject into this L2 or L3 product.")
+@click.option("--mags", default="21,22,23,24,25,26,27", show_default=True, help="Comma-separated AB magnitudes.")
+@click.option("--points-per-mag", type=int, default=12, show_default=True, help="Point sources per magnitude.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the placement.")
+def inject(cell: str | None, product_id: int | None, mags: str, points_per_mag: int, seed: int) -> None:
+    """Inject stars and Sérsic galaxies, catalogue them, and store completeness/bias (nothing injected is archived)."""
+    from tqdm import tqdm
+
+    from romanarchive.archive import Archive
+    from romanarchive.catalog.injection import InjectionConfig, run_injection, store_injection
+    from romanarchive.catalog.measure import CatalogInputError
+
+    if bool(cell) == (product_id is not None):
+        raise click.UsageError("give exactly one of --skycell NAME or --product ID")
+    try:
+        cfg = InjectionConfig(mags=tuple(float(m) for m in mags.split(",")), points_per_mag=points_per_mag,
+                              seed=seed)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).splitlines()[0], param_hint="--mags") from None
+    archive = Archive.from_env()
+    with tqdm(total=3, desc="inject", unit="step") as bar:
+        images, target, pids = _images(archive, cell, product_id)
+        bar.update()
+        try:
+            result = run_injection(images, cfg)
+        except (CatalogInputError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        bar.update()
+        with archive.engine.begin() as conn:
+            run_id = store_injection(conn, result, target, pids, cfg)
+        bar.update()
+    click.echo(f"injection run {run_id}: {len(result.sources)} sources, {int(result.sources['recovered'].sum())} "
+               "recovered")
+    for row in result.completeness:
+        click.echo(f"  {row['filter']} {row['kind']:6s} {row['mag_lo']:5.1f}-{row['mag_hi']:5.1f}  "
+                   f"completeness {row['completeness']:.2f}  flux bias {row['flux_bias']:+.3f}")
+
+
+COMMANDS = (catalog, inject)
