@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import engine_from_config, pool
 
 from alembic import context
@@ -14,11 +16,14 @@ url = config.get_main_option("sqlalchemy.url") or database_url(load_settings())
 
 # Views (ivoa.obscore) and extension objects are managed by hand in migrations; autogenerate compares tables only.
 _MANAGED_SCHEMAS = {None, "public"}
+# Partitions of partitioned tables (created by hand in their migration) are not registry tables.
+_PARTITION = re.compile(r"^forced_phot_p\d+$")
 
 
 def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
     if type_ == "table":
-        return getattr(obj, "schema", None) in _MANAGED_SCHEMAS and name != "alembic_version"
+        return (getattr(obj, "schema", None) in _MANAGED_SCHEMAS and name != "alembic_version"
+                and not _PARTITION.match(name))
     return True
 
 

@@ -1,7 +1,140 @@
-"""Forced-photometry time series, variability indices and difference-imaging sources."""
+"""Forced-photometry time series, variability indices and difference-imaging sources.
+
+``forced_phot`` is partitioned by HASH on ``source_id`` (``N_PARTITIONS`` partitions, created in migration 0005):
+a light curve lives in one partition, and the per-source index recomputation touches only the partitions of the
+sources it recomputes. Fluxes are in nJy (AB: m = 31.4 - 2.5 log10 f).
+"""
 
 from __future__ import annotations
 
-from romanarchive.db.registry import TableSpec
+from romanarchive.db.registry import ColumnSpec, TableSpec
 
-TABLES: tuple[TableSpec, ...] = ()
+C = ColumnSpec
+
+#: Hash partitions of ``forced_phot`` (names ``forced_phot_p<k>``).
+N_PARTITIONS = 8
+
+#: Measurement flag bits of ``forced_phot.flags``.
+FLAG_EDGE = 1  # stamp reaches past the image edge
+FLAG_BAD_PIXELS = 2  # DQ-flagged (DO_NOT_USE/SATURATED) or invalid pixels inside the stamp
+FLAG_SHIFTED = 4  # the centroid moved from the catalog position beyond the noise
+FLAG_LOW_SNR = 8  # centroid not measurable (S/N below the centroid threshold)
+FLAG_SATURATED = 16  # saturated pixels inside the PSF core
+
+FORCED_PHOT = TableSpec(
+    "forced_phot",
+    "Forced photometry of point-like catalog objects on every L2 image that covers them: one row per object and "
+    "image (partitioned by HASH on source_id).",
+    (
+        C("source_id", "bigint", "Object (objects.source_id)", ucd="meta.id;meta.main", primary_key=True,
+          principal=True),
+        C("product_id", "bigint", "L2 product measured (products.product_id)", ucd="meta.id", primary_key=True,
+          principal=True),
+        C("filter", "varchar(20)", "Filter of the image", ucd="instr.filter", nullable=False, principal=True),
+        C("mjd", "double", "Mid-exposure time (MJD, UTC)", unit="d", ucd="time.epoch;obs.exposure", nullable=False,
+          principal=True, indexed=True),
+        C("flux", "double", "Total flux from a linear PSF fit (flux and local sky) at the fixed catalog position",
+          unit="nJy", ucd="phot.flux;em.IR", principal=True),
+        C("flux_err", "double", "1-sigma uncertainty of flux from the image's err array", unit="nJy",
+          ucd="stat.error;phot.flux", principal=True),
+        C("flux_ap", "double", "Aperture flux (r = 2.5 pix, sky from the PSF fit), corrected to total with the PSF's "
+          "aperture correction", unit="nJy", ucd="phot.flux;em.IR"),
+        C("flux_ap_err", "double", "1-sigma uncertainty of flux_ap", unit="nJy", ucd="stat.error;phot.flux"),
+        C("x", "real", "Column of the catalog position in the image (0-based)", unit="pix", ucd="pos.cartesian.x"),
+        C("y", "real", "Row of the catalog position in the image (0-based)", unit="pix", ucd="pos.cartesian.y"),
+        C("dra", "real", "Centroid minus catalog position, east (dRA cos Dec); NaN when not measurable", unit="mas",
+          ucd="pos.eq.ra;arith.diff"),
+        C("ddec", "real", "Centroid minus catalog position, north; NaN when not measurable", unit="mas",
+          ucd="pos.eq.dec;arith.diff"),
+        C("shift_err", "real", "1-sigma uncertainty of dra and ddec (each), systematic floor included", unit="mas",
+          ucd="stat.error;pos"),
+        C("shift_snr", "real", "Centroid shift over its uncertainty", ucd="stat.snr;pos"),
+        C("flux_shifted", "double", "PSF flux at the centroid, for measurements flagged as shifted (else NULL)",
+          unit="nJy", ucd="phot.flux;em.IR"),
+        C("flux_shifted_err", "double", "1-sigma uncertainty of flux_shifted", unit="nJy", ucd="stat.error;phot.flux"),
+        C("flags", "smallint", "Bits: 1 stamp off the edge, 2 bad pixels in the stamp, 4 centroid shifted beyond "
+          "the noise, 8 centroid not measurable, 16 saturated core", ucd="meta.code.qual", nullable=False,
+          principal=True),
+    ),
+    published=True,
+    # Unique (product_id, source_id): the index behind per-image lookups and deletes (re-measuring an image).
+    unique=(("product_id", "source_id"),),
+)
+
+#: Source-level flag bits of ``variability.flags``.
+VFLAG_MOVING = 1  # the centroids drift with time beyond the noise
+VFLAG_FLAGGED_POINTS = 2  # some measurements carry quality flags (left out of the indices)
+VFLAG_FEW_EPOCHS = 4  # fewer than 3 usable measurements
+VFLAG_OUTLIER = 8  # one measurement dominates chi2 (> 50 %): single-epoch event or artefact
+
+VARIABILITY = TableSpec(
+    "variability",
+    "Variability indices of the forced-photometry light curves, per object and filter.",
+    (
+        C("source_id", "bigint", "Object (objects.source_id)", ucd="meta.id;meta.main", primary_key=True,
+          principal=True),
+        C("filter", "varchar(20)", "Filter", ucd="instr.filter", primary_key=True, principal=True),
+        C("n_epochs", "integer", "Measurements used (unflagged)", ucd="meta.number", nullable=False, principal=True),
+        C("n_flagged", "integer", "Measurements with quality flags (not used)", ucd="meta.number", nullable=False),
+        C("mjd_min", "double", "First measurement", unit="d", ucd="time.start"),
+        C("mjd_max", "double", "Last measurement", unit="d", ucd="time.end"),
+        C("mean_flux", "double", "Inverse-variance weighted mean flux", unit="nJy", ucd="phot.flux;stat.mean",
+          principal=True),
+        C("chi2_red", "double", "Reduced chi-square of the light curve about the weighted mean", ucd="stat.fit.chi2",
+          principal=True),
+        C("stetson_j", "double", "Stetson (1996) J index, consecutive-pair form", ucd="stat.param;src.var",
+          principal=True),
+        C("stetson_k", "double", "Stetson K kurtosis index (sqrt(2/pi) ~ 0.80 for Gaussian noise)",
+          ucd="stat.param;src.var"),
+        C("eta", "double", "von Neumann ratio: mean squared successive difference over variance", ucd="stat.param"),
+        C("amplitude", "double", "Half of max - min of the flux", unit="nJy", ucd="src.var.amplitude"),
+        C("mad", "double", "Median absolute deviation of the flux from its median", unit="nJy",
+          ucd="stat.stdev;phot.flux"),
+        C("flags", "integer", "Bits: 1 moving (centroid drift), 2 flagged measurements left out, 4 fewer than 3 "
+          "epochs, 8 one measurement dominates chi2", ucd="meta.code.qual", nullable=False, principal=True),
+        C("updated_at", "timestamptz", "When the indices were computed", ucd="time.processing", nullable=False,
+          server_default="now()"),
+    ),
+    published=True,
+)
+
+DIA_SOURCES = TableSpec(
+    "dia_sources",
+    "Difference-imaging detections: sources on an epoch co-add of a skycell and filter minus a template co-added "
+    "from earlier images.",
+    (
+        C("dia_id", "bigint", "Detection identifier", ucd="meta.id;meta.main", primary_key=True, principal=True),
+        C("skycell", "varchar(32)", "Skycell of the images", ucd="meta.id;obs.field", nullable=False, indexed=True,
+          principal=True),
+        C("filter", "varchar(20)", "Filter", ucd="instr.filter", nullable=False, principal=True),
+        C("mjd", "double", "Mean mid-exposure time of the epoch image", unit="d", ucd="time.epoch", nullable=False,
+          indexed=True, principal=True),
+        C("science_ids", "jsonb", "L2 products co-added into the epoch image", ucd="meta.id", nullable=False),
+        C("template_ids", "jsonb", "Earlier L2 products co-added into the template", ucd="meta.id", nullable=False),
+        C("ra", "double", "Right ascension (ICRS)", unit="deg", ucd="pos.eq.ra;meta.main", nullable=False,
+          principal=True),
+        C("dec", "double", "Declination (ICRS)", unit="deg", ucd="pos.eq.dec;meta.main", nullable=False,
+          principal=True),
+        C("pos", "spoint", "Position as a pgsphere point (indexed)", unit="deg", ucd="pos.eq", nullable=False,
+          indexed=True),
+        C("x", "real", "Column in the skycell grid (0-based)", unit="pix", ucd="pos.cartesian.x"),
+        C("y", "real", "Row in the skycell grid (0-based)", unit="pix", ucd="pos.cartesian.y"),
+        C("flux", "double", "Difference flux from a PSF fit (negative: fainter than the template)", unit="nJy",
+          ucd="phot.flux;arith.diff", principal=True),
+        C("flux_err", "double", "1-sigma uncertainty of flux from the propagated noise", unit="nJy",
+          ucd="stat.error;phot.flux"),
+        C("snr", "double", "Matched-filter signal-to-noise ratio of the detection", ucd="stat.snr", principal=True),
+        C("flux_template", "double", "Template flux at the position (PSF fit)", unit="nJy", ucd="phot.flux"),
+        C("nearest_source_id", "bigint", "Nearest static object (objects.source_id, live release) or NULL",
+          ucd="meta.id.cross"),
+        C("nearest_sep", "double", "Distance to that object", unit="arcsec", ucd="pos.angDistance"),
+        C("flags", "smallint", "Bits: 1 negative (fainter than template), 2 near the coverage edge, 4 PSF matched "
+          "(template or image convolved), 8 new (no static object within 0.3 arcsec)", ucd="meta.code.qual",
+          nullable=False, principal=True),
+        C("created_at", "timestamptz", "When the row was written", ucd="time.creation", nullable=False,
+          server_default="now()"),
+    ),
+    published=True,
+)
+
+TABLES: tuple[TableSpec, ...] = (FORCED_PHOT, VARIABILITY, DIA_SOURCES)

@@ -1,0 +1,1 @@
+"""Time-domain products: forced-photometry light curves, variability indices and difference imaging."""
