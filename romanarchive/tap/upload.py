@@ -230,8 +230,9 @@ def load_uploads(conn: psycopg.Connection[Any], uploads: list[tuple[str, str]], 
             q3c = [(cols[radec[0]].name, cols[radec[1]].name)]
         conn.execute(f"ANALYZE {sql_name}")
         regions = [c.name for c in cols if c.pg == "spoly"]
+        # rows: a join of the upload with an indexed archive table scans the upload and probes the archive's index.
         tables.append(TableInfo(f"TAP_UPLOAD.{name}", f'pg_temp."{sql_name}"', [c.info for c in cols], q3c=q3c,
-                                region_columns=regions))  # fmt: skip
+                                region_columns=regions, rows=n))  # fmt: skip
     return tables
 
 

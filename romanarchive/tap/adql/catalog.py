@@ -52,6 +52,9 @@ class TableInfo:
     spoint_of
         (ra, dec) pair that ``spoint_column`` equals ``spoint(radians(ra), radians(dec))`` of; lets
         ``POINT(t.ra, t.dec)`` use the spoint index when there is no q3c pair.
+    rows
+        Row count when known (uploads). When both sides of a positional join are indexed, the index of the larger
+        side is the one used (an unknown count counts as larger), so the small side drives the nested loop.
     """
 
     name: str
@@ -61,6 +64,7 @@ class TableInfo:
     spoint_column: str | None = None
     region_columns: list[str] = field(default_factory=list)
     spoint_of: tuple[str, str] | None = None
+    rows: int | None = None
 
     def has_q3c(self, ra: str, dec: str) -> bool:
         """Whether (ra, dec) is an indexed q3c pair."""

@@ -338,11 +338,21 @@ def _spoint_sql(binding: Binding, column: str) -> str:
     return f"{quote_ident(binding.alias)}.{quote_ident(column)}"
 
 
+def _size(binding: Binding) -> float:
+    rows = binding.table.rows if binding.table is not None else None
+    return math.inf if rows is None else float(rows)
+
+
 def contains_index(point: Expr, region: Expr) -> str | None:
-    """Index-using SQL equivalent to CONTAINS(point, region) = 1, or None when no index applies."""
+    """Index-using SQL equivalent to CONTAINS(point, region) = 1, or None when no index applies.
+
+    In a join where both the point's table and the circle centre's table are indexed, the larger table's index is
+    used (`TableInfo.rows`), so the smaller side drives the nested loop.
+    """
     if point.kind != "point":
         return None
     circle = region.geom if region.geom and region.geom[0] == "circle" else None
+    candidates: list[tuple[float, str]] = []
     found = _radec_columns(point)
     if found:
         binding, ra, dec = found
@@ -352,27 +362,30 @@ def contains_index(point: Expr, region: Expr) -> str | None:
             if circle and table.has_q3c(ra.name, dec.name):
                 cra, cdec = degrees_of(circle[1])
                 # q3c_join(ra1, dec1, ra2, dec2, r) scans the index on (ra2, dec2).
-                return f"q3c_join({cra}, {cdec}, {ra.sql}, {dec.sql}, {circle[2].sql})"
-            spoint = table.spoint_for(ra.name, dec.name)
-            if spoint:
-                return f"({_spoint_sql(binding, spoint)} @ {region.sql})"
+                candidates.append((_size(binding), f"q3c_join({cra}, {cdec}, {ra.sql}, {dec.sql}, {circle[2].sql})"))
+            else:
+                spoint = table.spoint_for(ra.name, dec.name)
+                if spoint:
+                    candidates.append((_size(binding), f"({_spoint_sql(binding, spoint)} @ {region.sql})"))
     if circle:
         # The indexed position may be the circle centre: a point table joined to it, or a constant point.
         centre, radius = circle[1], circle[2]
         others = point.refs | radius.refs
         found = _radec_columns(centre)
+        source = centre.source
         if found and found[0].id not in others:
             binding, ra, dec = found
             table = binding.table
             assert table is not None
             if table.has_q3c(ra.name, dec.name):
                 pra, pdec = degrees_of(point)
-                return f"q3c_join({pra}, {pdec}, {ra.sql}, {dec.sql}, {radius.sql})"
-            spoint = table.spoint_for(ra.name, dec.name)
-            if spoint:
-                return f"({_spoint_sql(binding, spoint)} @ scircle({point.sql}, radians({radius.sql})))"
-        source = centre.source
-        if (
+                candidates.append((_size(binding), f"q3c_join({pra}, {pdec}, {ra.sql}, {dec.sql}, {radius.sql})"))
+            else:
+                spoint = table.spoint_for(ra.name, dec.name)
+                if spoint:
+                    candidates.append((_size(binding), f"({_spoint_sql(binding, spoint)} @ scircle({point.sql}, "
+                                                       f"radians({radius.sql})))"))
+        elif (
             centre.geom == ("column",)
             and source is not None
             and source.binding is not None
@@ -380,8 +393,13 @@ def contains_index(point: Expr, region: Expr) -> str | None:
             and source.binding.id not in others
             and source.binding.table.spoint_column == source.name
         ):
-            return f"({centre.sql} @ scircle({point.sql}, radians({radius.sql})))"
-    return None
+            candidates.append((_size(source.binding), f"({centre.sql} @ scircle({point.sql}, "
+                                                      f"radians({radius.sql})))"))
+    if not candidates:
+        return None
+    # The first of the largest: a stable choice, the point's table when sizes tie.
+    best = max(c[0] for c in candidates)
+    return next(sql for size, sql in candidates if size == best)
 
 
 def comparison(left: Expr, op: str, right: Expr) -> str | None:

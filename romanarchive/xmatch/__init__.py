@@ -1,0 +1,1 @@
+"""Cross-matching: reference catalogs, bulk HEALPix sort-merge matches beside the database, HATS export."""

@@ -1,0 +1,144 @@
+"""``romanarchive xmatch``: a bulk cross-match of two tables or files beside the database.
+
+Inputs are read as HEALPix-ordered columns (tables through their cached Parquet copies, see
+:mod:`romanarchive.xmatch.sources`), matched by :func:`romanarchive.xmatch.match.crossmatch`, and written to a
+published match table (binary COPY) or to a file. Every input is checked before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+from romanarchive.xmatch.match import Pairs, check_radius, crossmatch
+from romanarchive.xmatch.publish import check_name, match_columns, write_match_table
+from romanarchive.xmatch.sources import Positions, load_input
+
+_OUT_FORMATS = {".csv": "ascii.csv", ".ecsv": "ascii.ecsv", ".fits": "fits", ".parquet": "parquet",
+                ".vot": "votable", ".xml": "votable"}
+
+
+def parse_radius(text: str) -> float:
+    """An angle such as ``1arcsec``, ``0.5 arcmin`` or ``2e-4 deg`` (a bare number is arcsec), in degrees."""
+    import astropy.units as u
+
+    try:
+        q = u.Quantity(text.strip())
+    except (TypeError, ValueError):
+        raise ValueError(f"cannot read the radius {text!r}: write e.g. 1arcsec, 0.5arcmin or 0.001deg") from None
+    if q.unit == u.dimensionless_unscaled:
+        q = q.value * u.arcsec
+    try:
+        deg = float(q.to_value(u.deg))
+    except u.UnitConversionError:
+        raise ValueError(f"the radius {text!r} is not an angle") from None
+    check_radius(deg)
+    return deg
+
+
+@dataclass
+class XmatchResult:
+    """What a bulk cross-match did."""
+
+    left: Positions
+    right: Positions
+    pairs: Pairs
+    how: dict[str, str] = field(default_factory=dict)
+    written: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_xmatch(left: str, right: str, radius_deg: float, *, engine: sa.Engine | None = None,
+               home: Path | None = None, nearest: bool = False, into: str | None = None, out: str | None = None,
+               replace: bool = False, left_cols: tuple[str, str] | None = None,
+               right_cols: tuple[str, str] | None = None, progress: bool = False) -> XmatchResult:
+    """Cross-match LEFT with RIGHT and write the pairs.
+
+    Parameters
+    ----------
+    left, right
+        Published table names or file paths.
+    radius_deg
+        Match radius (degrees).
+    engine, home
+        The archive (tables, ``--into``); None for files only.
+    nearest
+        Keep only the nearest right row per left row.
+    into
+        Match table name to create in the ``xmatch`` schema.
+    out
+        File to write (format from the suffix).
+    replace
+        Overwrite an existing match table or file.
+    left_cols, right_cols
+        (ra, dec) column names of file inputs.
+    progress
+        Show a tqdm progress bar.
+    """
+    import time
+
+    check_radius(radius_deg)
+    if into is not None:
+        check_name(into)
+        if engine is None:
+            raise ValueError("--into needs the archive database")
+    if out is not None:
+        suffix = Path(out).suffix.lower()
+        if suffix not in _OUT_FORMATS:
+            raise ValueError(f"cannot write {out}: use one of {', '.join(_OUT_FORMATS)}")
+        if Path(out).exists() and not replace:
+            raise ValueError(f"{out} exists; pass --replace to overwrite it")
+    t0 = time.perf_counter()
+    lpos, lhow = load_input(engine, home, left, left_cols)
+    rpos, rhow = load_input(engine, home, right, right_cols)
+    t1 = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(lpos), unit="row", desc="xmatch", unit_scale=True)
+    try:
+        pairs = crossmatch(lpos.ra, lpos.dec, rpos.ra, rpos.dec, radius_deg, nearest=nearest, hpx2=rpos.hpx,
+                           progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    t2 = time.perf_counter()
+    result = XmatchResult(lpos, rpos, pairs, {"left": lhow, "right": rhow})
+    cols = match_columns(lpos, rpos, pairs)
+    mode = "nearest" if nearest else "all"
+    if into is not None:
+        assert engine is not None
+        write_match_table(engine, into, cols, left=lpos.label, right=rpos.label, radius_arcsec=radius_deg * 3600,
+                          mode=mode, replace=replace)
+        result.written = f"xmatch.{into}"
+    if out is not None:
+        write_file(out, cols, lpos.label, rpos.label, radius_deg * 3600, mode)
+        result.written = (result.written + " and " if result.written else "") + out
+    result.seconds = {"read": t1 - t0, "match": t2 - t1, "write": time.perf_counter() - t2}
+    return result
+
+
+def write_file(path: str, cols: dict[str, np.ndarray], left: str, right: str, radius_arcsec: float,
+               mode: str) -> None:
+    """Write match columns to a file, with units, UCDs and descriptions from `MATCH_COLUMNS`."""
+    import warnings
+
+    from astropy.table import Table
+
+    from romanarchive.xmatch.publish import MATCH_COLUMNS
+
+    table = Table()
+    for c in MATCH_COLUMNS:
+        table[c.name] = cols[c.name]
+        table[c.name].unit = c.unit or None
+        table[c.name].description = c.description
+        table[c.name].meta["ucd"] = c.ucd
+    table.meta.update({"left": left, "right": right, "radius_arcsec": radius_arcsec, "mode": mode})
+    fmt = _OUT_FORMATS[Path(path).suffix.lower()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FITS: long keywords become HIERARCH cards
+        table.write(path, format=fmt, overwrite=True)
