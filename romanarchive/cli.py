@@ -231,16 +231,18 @@ def jobs_retry(job_ids: tuple[int, ...]) -> None:
 @click.option("--dask", "dask_address", default=None,
               help="Run on Dask: 'local' (LocalCluster) or a scheduler address.")
 @click.option("--wait", is_flag=True, help="Keep running and wait for new jobs.")
-def worker(workers: int, dask_address: str | None, wait: bool) -> None:
-    """Run queued jobs (calibration of new L1 exposures) until the queue is empty."""
+@click.option("--kind", "kinds", multiple=True,
+              help="Only run jobs of this kind (repeatable): calibrate, mosaic, catalog, forced_phot, dia, tap_query.")
+def worker(workers: int, dask_address: str | None, wait: bool, kinds: tuple[str, ...]) -> None:
+    """Run queued jobs (calibration, co-adds, catalogs, time series) until the queue is empty."""
     from romanarchive.jobs.worker import run_dask, run_workers
 
     archive = _archive()
     ensure_ready(archive)
     if dask_address:
-        n = run_dask(archive.settings, dask_address, workers)
+        n = run_dask(archive.settings, dask_address, workers, kinds=kinds or None)
     else:
-        n = run_workers(archive.settings, workers, wait=wait)
+        n = run_workers(archive.settings, workers, wait=wait, kinds=kinds or None)
     click.echo(f"ran {n} job(s)")
     _print_status(archive)
 
@@ -354,6 +356,22 @@ def adql_translate(maxrec: int | None) -> None:
         _fail(str(exc))
     click.echo(result.sql)
 
+
+def _add_domain_commands() -> None:
+    """Register the command groups each domain package defines next to its code."""
+    from romanarchive.catalog import cli as catalog_cli
+    from romanarchive.level5.cli import level5
+    from romanarchive.mosaic.cli import mosaic, skycells
+    from romanarchive.releases import cli as release_group
+    from romanarchive.timeseries import cli as timeseries_cli
+    from romanarchive.xmatch import cli as xmatch_cli
+
+    for cmd in (mosaic, skycells, release_group(), *catalog_cli.COMMANDS, *timeseries_cli.COMMANDS,
+                *xmatch_cli.COMMANDS, level5):
+        main.add_command(cmd)  # type: ignore[arg-type]
+
+
+_add_domain_commands()
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,4 @@
-"""``romanarchive demo``: the whole foundation, end to end, on a small survey."""
+"""``romanarchive demo``: the whole archive, end to end, on a small survey."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from romanarchive.archive import Archive
 
 def run_demo(archive: Archive, workdir: Path | None, preset: str = "demo", workers: int = 2, serve: bool = True,
              port: int = 8000) -> None:
-    """Start the database, simulate, ingest, calibrate with ``workers`` processes, print the result, then serve."""
+    """Start the database, simulate, ingest, process with ``workers`` processes, print the result, then serve.
+
+    Processing is what ingest queues: calibration (L1 -> L2), then per skycell and filter the co-adds (L3), per
+    skycell the catalog (L4), forced photometry of its objects on every covering L2 and difference imaging.
+    """
     from romanarchive.cli import _print_status, ensure_ready
     from romanarchive.ingest.inspect import IngestError
     from romanarchive.ingest.service import ingest_paths
@@ -40,9 +44,10 @@ def run_demo(archive: Archive, workdir: Path | None, preset: str = "demo", worke
         else:
             n += 1
     click.echo(f"    {n} files registered or already present, {errors} errors")
-    click.secho(f"4/4 calibrate on ingest ({workers} workers)", bold=True)
+    click.secho(f"4/4 process on ingest ({workers} workers): calibrate, co-add, catalog, time series", bold=True)
     ran = run_workers(archive.settings, workers)
-    click.echo(f"    ran {ran} calibration job(s)")
+    click.echo(f"    ran {ran} job(s)")
+    click.echo("    " + science_summary(archive))
     click.secho(f"\narchive after {time.monotonic() - t0:.0f} s:", bold=True)
     _print_status(archive)
     psql = archive.engine.url.set(drivername="postgresql").render_as_string(hide_password=True)
@@ -54,6 +59,18 @@ def run_demo(archive: Archive, workdir: Path | None, preset: str = "demo", worke
     from romanarchive.server.app import serve as run_server
 
     run_server(archive, "127.0.0.1", port)
+
+
+def science_summary(archive: Archive) -> str:
+    """One line: catalog objects, light-curve points, variability rows and difference-imaging sources."""
+    import sqlalchemy as sa
+
+    with archive.engine.connect() as conn:
+        n = conn.execute(sa.text(
+            "SELECT (SELECT count(*) FROM objects WHERE release = 'live'), (SELECT count(*) FROM forced_phot), "
+            "(SELECT count(*) FROM variability), (SELECT count(*) FROM dia_sources)")).one()
+    return (f"{n[0]} catalog objects, {n[1]} forced-photometry measurements, {n[2]} variability rows, "
+            f"{n[3]} difference-imaging sources")
 
 
 def examples(base: str) -> str:

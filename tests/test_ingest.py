@@ -20,6 +20,8 @@ from tests.conftest import archive_counts, l1_files, unreferenced_objects
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
+CALIBRATE = ("calibrate",)  # L2 registration also queues co-adds; these tests count calibrations
+
 
 def _ingest_all(archive: Archive, survey: Path) -> list[object]:
     return list(ingest_paths(archive, [survey / "refs", survey / "l1"]))
@@ -31,11 +33,13 @@ def test_simulate_ingest_calibrate(archive: Archive, tiny_survey: Path, tmp_path
     counts = archive_counts(archive)
     assert counts["products"] == 2 and counts["jobs"] == 2 and counts["reference_files"] >= 10
 
-    assert drain(archive.settings) == 2
+    assert drain(archive.settings, kinds=CALIBRATE) == 2
     with archive.engine.connect() as conn:
         l2 = conn.execute(sa.select(products).where(products.c.level == 2)).mappings().all()
         prov = conn.execute(sa.select(provenance)).mappings().all()
-        states = conn.execute(sa.text("SELECT state, count(*) FROM jobs GROUP BY state")).all()
+        states = conn.execute(sa.text("SELECT state, count(*) FROM jobs WHERE kind = 'calibrate' GROUP BY state")).all()
+        follow_on = dict(conn.execute(sa.text(
+            "SELECT kind, count(*) FROM jobs WHERE kind <> 'calibrate' AND state = 'queued' GROUP BY kind")).all())
         obscore = conn.execute(sa.text("SELECT calib_level, count(*) FROM ivoa.obscore GROUP BY 1 ORDER BY 1")).all()
         # The L2 footprint (exact gWCS) and the L1 one (approximate, from wcsinfo) cover the same sky.
         overlap = conn.execute(sa.text(
@@ -43,6 +47,7 @@ def test_simulate_ingest_calibrate(archive: Archive, tiny_survey: Path, tmp_path
             "WHERE a.level = 1 AND b.level = 2")).scalar_one()
         exp = conn.execute(sa.select(exposures)).mappings().first()
     assert states == [("done", 2)]
+    assert follow_on.get("mosaic", 0) >= 1  # each new L2 queues the co-adds of the skycells it touches
     assert len(l2) == 2 and all(r["s_region"] and r["hpx"] and r["s_fov"] > 0 for r in l2)
     assert overlap is True
     assert obscore == [(1, 2), (2, 2)]

@@ -21,6 +21,8 @@ from tests.conftest import archive_counts, l1_files, unreferenced_objects
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
+CALIBRATE = ("calibrate",)  # L2 registration also queues co-adds; these tests count calibrations
+
 
 def _load(archive: Archive, survey: Path, n_l1: int = 1) -> None:
     list(ingest_paths(archive, [survey / "refs"]))
@@ -61,7 +63,7 @@ def test_worker_killed_mid_job_leaves_nothing_and_job_is_redone(archive: Archive
     assert counts["provenance"] == 0 and counts["products"] == 1  # no half-registered L2
     assert queue.claim(archive.engine, ("calibrate",), 5) is None  # lease not expired yet: nobody may take it
     time.sleep(archive.settings.lease_seconds + 0.5)
-    assert drain(archive.settings) == 1
+    assert drain(archive.settings, kinds=CALIBRATE) == 1
     job = _job(archive)
     assert job["state"] == "done" and job["attempts"] == 2
     with archive.engine.connect() as conn:
@@ -79,7 +81,7 @@ def test_next_attempt_removes_what_a_dead_attempt_stored(archive: Archive, tiny_
         conn.execute(jobs.update().values(state="running", attempts=1, output_key=stray.key,
                                           lease_until=sa.func.now() - sa.text("interval '1 minute'")))
     assert unreferenced_objects(archive) == [stray.key]
-    assert drain(archive.settings) == 1
+    assert drain(archive.settings, kinds=CALIBRATE) == 1
     assert _job(archive)["state"] == "done"
     assert unreferenced_objects(archive) == []
 
@@ -88,7 +90,7 @@ def test_failure_keeps_error_and_retry_requeues(archive: Archive, tiny_survey: P
     _load(archive, tiny_survey)
     with archive.engine.begin() as conn:
         conn.execute(sa.delete(reference_files).where(reference_files.c.reftype == "dark"))
-    assert drain(archive.settings) == 1
+    assert drain(archive.settings, kinds=CALIBRATE) == 1
     job = _job(archive)
     assert job["state"] == "failed" and "no dark reference file for WFI01/F158" in str(job["error"])
     assert archive_counts(archive)["provenance"] == 0 and unreferenced_objects(archive) == []
@@ -104,15 +106,15 @@ def test_failure_keeps_error_and_retry_requeues(archive: Archive, tiny_survey: P
     result = CliRunner().invoke(main, ["jobs", "retry"], env=env)
     assert result.exit_code == 0 and "re-queued 1 job" in result.output
     assert _job(archive)["state"] == "queued"
-    assert drain(archive.settings) == 1
+    assert drain(archive.settings, kinds=CALIBRATE) == 1
     assert _job(archive)["state"] == "done"
 
 
 def test_dask_local_cluster_runs_the_same_jobs(archive: Archive, tiny_survey: Path) -> None:
     _load(archive, tiny_survey, n_l1=2)
-    assert run_dask(archive.settings, "local", n_workers=2) == 2
+    assert run_dask(archive.settings, "local", n_workers=2, kinds=CALIBRATE) == 2
     with archive.engine.connect() as conn:
-        states = conn.execute(sa.select(jobs.c.state, jobs.c.worker)).all()
+        states = conn.execute(sa.select(jobs.c.state, jobs.c.worker).where(jobs.c.kind == "calibrate")).all()
     assert [s for s, _ in states] == ["done", "done"]
     assert archive_counts(archive)["provenance"] == 2
 
@@ -132,3 +134,19 @@ def test_enqueue_target_keeps_one_waiting_job_per_target(archive: Archive) -> No
     assert job.params == {"skycell": "cell", "filter": "F158"} and job.product_id is None
     with archive.engine.begin() as conn:
         assert queue.enqueue_target(conn, "mosaic", "cell F158") is not None  # the running one may be stale
+
+
+@pytest.mark.db
+def test_requeue_reopens_finished_jobs_only(archive: Archive, tiny_survey: Path) -> None:
+    """Inputs changed: done and failed jobs are queued again; queued and running ones are left alone."""
+    _load(archive, tiny_survey, n_l1=2)
+    with archive.engine.begin() as conn:
+        pids = conn.execute(sa.select(products.c.product_id).where(products.c.level == 1)
+                            .order_by(products.c.product_id)).scalars().all()
+        conn.execute(jobs.update().where(jobs.c.product_id == pids[0]).values(state="done", attempts=1))
+        conn.execute(jobs.update().where(jobs.c.product_id == pids[1]).values(state="running", attempts=1))
+        assert queue.requeue(conn, "calibrate", list(pids)) == 1
+        states = dict(conn.execute(sa.select(jobs.c.product_id, jobs.c.state)
+                                   .where(jobs.c.kind == "calibrate")).all())
+        attempts = conn.execute(sa.select(jobs.c.attempts).where(jobs.c.product_id == pids[0])).scalar_one()
+    assert states == {pids[0]: "queued", pids[1]: "running"} and attempts == 0

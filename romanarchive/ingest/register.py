@@ -12,7 +12,9 @@ from romanarchive.archive import Archive
 from romanarchive.db.tables import EXPOSURE_IDENTITY, exposures, files, products, reference_files
 from romanarchive.ingest.inspect import MEDIA_TYPE, Description
 from romanarchive.jobs.queue import enqueue
+from romanarchive.mosaic.job import queue_mosaics
 from romanarchive.store.objectstore import StoredObject
+from romanarchive.timeseries.forced import queue_new_l2
 
 CALIBRATE = "calibrate"
 
@@ -58,7 +60,7 @@ def _upsert_exposures(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[i
 
 
 def register(conn: sa.Connection, items: list[tuple[Description, StoredObject, str]],
-             queue_calibration: bool = True) -> list[Registered]:
+             queue_calibration: bool = True, queue_mosaic: bool = True) -> list[Registered]:
     """Register stored files: file rows, exposures, products or reference files, and calibration jobs for L1.
 
     Parameters
@@ -69,6 +71,8 @@ def register(conn: sa.Connection, items: list[tuple[Description, StoredObject, s
         (description, stored object, original file name) for each file.
     queue_calibration
         Queue a calibration job for every new L1 product.
+    queue_mosaic
+        Queue a ``mosaic`` job for every skycell + filter a new L2 product touches.
 
     Returns
     -------
@@ -92,6 +96,9 @@ def register(conn: sa.Connection, items: list[tuple[Description, StoredObject, s
         ).scalars().all()
         l1 = [pid for i, pid in zip(prod_idx, pids, strict=True) if items[i][0].level == 1]
         queued = enqueue(conn, CALIBRATE, l1) if queue_calibration else {}
+        if queue_mosaic:
+            queue_mosaics(conn, [(r.get("s_region"), r.get("filter")) for r in rows if r["level"] == 2])
+        queue_new_l2(conn, [p for p, r in zip(pids, rows, strict=True) if r["level"] == 2])  # light curves, DIA
         for i, eid, pid in zip(prod_idx, exp_ids, pids, strict=True):
             out[i] = Registered(file_ids[i], product_id=pid, exposure_id=eid, job_id=queued.get(pid))
     ref_idx = [i for i, (d, _, _) in enumerate(items) if d.kind == "reference"]

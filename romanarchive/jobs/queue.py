@@ -58,6 +58,23 @@ def enqueue(conn: sa.Connection, kind: str, product_ids: list[int]) -> dict[int,
     return {pid: jid for pid, jid in rows}
 
 
+def requeue(conn: sa.Connection, kind: str, product_ids: list[int]) -> int:
+    """Queue one job per product, re-opening finished (done or failed) ones: their input changed.
+
+    A job still queued or running is left as it is. Returns the number of jobs queued or re-opened.
+    """
+    if not product_ids:
+        return 0
+    insert = sa.dialects.postgresql.insert(jobs).values([{"kind": kind, "product_id": pid} for pid in product_ids])
+    stmt = insert.on_conflict_do_update(
+        index_elements=["kind", "product_id"],
+        set_={"state": "queued", "attempts": 0, "error": None, "finished_at": None, "worker": None,
+              "lease_until": None},
+        where=jobs.c.state.in_(("done", "failed")),
+    ).returning(jobs.c.job_id)
+    return len(conn.execute(stmt).all())
+
+
 def enqueue_target(conn: sa.Connection, kind: str, target: str, params: dict[str, Any] | None = None) -> int | None:
     """Queue a job on a target (e.g. a skycell and filter) unless one for it is still waiting to be claimed.
 

@@ -17,10 +17,19 @@ log = logging.getLogger(__name__)
 
 def _handlers() -> dict[str, Callable[[Archive, queue.Job], int]]:
     from romanarchive.calib.job import KIND, run_calibrate
+    from romanarchive.catalog.job import KIND as CATALOG_KIND
+    from romanarchive.catalog.job import run_catalog
+    from romanarchive.mosaic.job import KIND as MOSAIC_KIND
+    from romanarchive.mosaic.job import run_mosaic
     from romanarchive.tap.uws import KIND as TAP_KIND
     from romanarchive.tap.uws import run_tap_job
+    from romanarchive.timeseries.dia_step import KIND as DIA_KIND
+    from romanarchive.timeseries.dia_step import run_dia
+    from romanarchive.timeseries.forced import KIND as FORCED_KIND
+    from romanarchive.timeseries.forced import run_forced_phot
 
-    return {KIND: run_calibrate, TAP_KIND: run_tap_job}
+    return {KIND: run_calibrate, TAP_KIND: run_tap_job, MOSAIC_KIND: run_mosaic, CATALOG_KIND: run_catalog,
+            FORCED_KIND: run_forced_phot, DIA_KIND: run_dia}
 
 
 def run_one(archive: Archive, kinds: tuple[str, ...] | None = None) -> int | None:
@@ -41,8 +50,11 @@ def run_one(archive: Archive, kinds: tuple[str, ...] | None = None) -> int | Non
     return job.job_id
 
 
-def drain(settings: Settings, max_jobs: int | None = None, wait: bool = False, poll: float = 2.0) -> int:
+def drain(settings: Settings, max_jobs: int | None = None, wait: bool = False, poll: float = 2.0,
+          kinds: tuple[str, ...] | None = None) -> int:
     """Run jobs until none is left (or ``max_jobs``); with ``wait``, keep polling for new ones.
+
+    ``kinds`` limits the worker to some job kinds (default: every kind that has a handler).
 
     Returns
     -------
@@ -52,7 +64,7 @@ def drain(settings: Settings, max_jobs: int | None = None, wait: bool = False, p
     archive = Archive(settings)
     done = 0
     while max_jobs is None or done < max_jobs:
-        if run_one(archive) is None:
+        if run_one(archive, kinds) is None:
             if not wait:
                 break
             time.sleep(poll)
@@ -61,16 +73,16 @@ def drain(settings: Settings, max_jobs: int | None = None, wait: bool = False, p
     return done
 
 
-def run_workers(settings: Settings, n: int = 1, wait: bool = False) -> int:
+def run_workers(settings: Settings, n: int = 1, wait: bool = False, kinds: tuple[str, ...] | None = None) -> int:
     """Drain the queue with ``n`` worker processes; returns jobs run."""
     if n <= 1:
-        return drain(settings, wait=wait)
+        return drain(settings, wait=wait, kinds=kinds)
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no inherited DB connections or locks
     with ctx.Pool(n) as pool:
-        return sum(pool.starmap(drain, [(settings, None, wait)] * n))
+        return sum(pool.starmap(drain, [(settings, None, wait, 2.0, kinds)] * n))
 
 
-def run_dask(settings: Settings, address: str, n_workers: int = 2) -> int:
+def run_dask(settings: Settings, address: str, n_workers: int = 2, kinds: tuple[str, ...] | None = None) -> int:
     """Drain the queue with tasks on a Dask cluster: ``local`` starts a LocalCluster, else a scheduler address.
 
     Each task runs the same claim loop as a process worker, so the queue's leases and SKIP LOCKED claims keep
@@ -82,7 +94,7 @@ def run_dask(settings: Settings, address: str, n_workers: int = 2) -> int:
     try:
         with Client(cluster if cluster is not None else address) as client:
             n_tasks = n_workers if cluster is not None else max(1, len(client.scheduler_info()["workers"]))
-            futures = [client.submit(drain, settings, pure=False) for _ in range(n_tasks)]
+            futures = [client.submit(drain, settings, kinds=kinds, pure=False) for _ in range(n_tasks)]
             return sum(client.gather(futures))
     finally:
         if cluster is not None:

@@ -15,12 +15,21 @@ from contextlib import asynccontextmanager
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from romanarchive.archive import Archive
 from romanarchive.db.tables import archive_settings
-from romanarchive.server import routes_misc, routes_tap, routes_uws
+from romanarchive.server import (
+    routes_dal,
+    routes_level5,
+    routes_lightcurve,
+    routes_mast,
+    routes_misc,
+    routes_tap,
+    routes_uws,
+)
 from romanarchive.server.common import State, describe, error_response, tap_error
 from romanarchive.tap.service import QueryRunner, TapConfig, TapError
 from romanarchive.tap.uws import KIND, UwsService
@@ -122,7 +131,9 @@ def create_app(archive: Archive, base_url: str, config: TapConfig | None = None,
         return error_response(describe(exc), 500)
 
     app = Starlette(
-        routes=[*routes_tap.ROUTES, *routes_uws.ROUTES, *routes_misc.ROUTES],
+        routes=[*routes_tap.ROUTES, *routes_uws.ROUTES, *routes_misc.ROUTES, *routes_mast.ROUTES, *routes_dal.ROUTES,
+                *routes_level5.ROUTES, *routes_lightcurve.ROUTES],
+        middleware=[Middleware(routes_dal.DataLinkDescriptors)],
         lifespan=lifespan,
         exception_handlers={TapError: on_tap_error, HTTPException: on_http_error, Exception: on_error},
     )

@@ -40,8 +40,13 @@ def live_server(archive: Archive, config: TapConfig | None = None, workers: int 
 
 
 @contextmanager
-def populated_archive(admin_url: str, workdir: Path, survey: Path) -> Iterator[Archive]:
-    """A fresh archive database holding ``survey`` ingested and calibrated (L1 and L2 products); dropped afterwards."""
+def populated_archive(admin_url: str, workdir: Path, survey: Path,
+                      kinds: tuple[str, ...] | None = ("calibrate",)) -> Iterator[Archive]:
+    """A fresh archive database holding ``survey`` ingested and processed; dropped afterwards.
+
+    ``kinds`` are the job kinds run after ingest: by default calibration only (L1 and L2 products, co-adds and
+    catalogs stay queued); ``None`` runs everything the L2s trigger.
+    """
     from romanarchive.config import Settings
     from romanarchive.db.engine import upgrade
     from romanarchive.db.scratch import create_database, drop_database
@@ -58,7 +63,7 @@ def populated_archive(admin_url: str, workdir: Path, survey: Path) -> Iterator[A
         errors = [r for r in ingest_paths(archive, [survey / "refs", survey / "l1"]) if isinstance(r, IngestError)]
         if errors:
             raise RuntimeError(f"ingest failed: {errors[0]}")
-        drain(archive.settings)
+        drain(archive.settings, kinds=kinds)
         yield archive
     finally:
         drop_database(admin_url, url)

@@ -17,7 +17,7 @@ from pathlib import Path
 from romanarchive.sim.survey import SurveyConfig, SurveyManifest, load_manifest, simulate_survey
 
 #: Bumped when the simulation or calibration code changes what a cached survey would contain.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def science_config(**overrides: object) -> SurveyConfig:

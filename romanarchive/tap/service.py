@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
@@ -270,13 +271,26 @@ class QueryRunner:
         self.config = config or TapConfig()
         self.pool = ConnectionPool(archive.url)
         self._catalog: Catalog | None = None
+        self._generation = ""
+        self._checked = 0.0
 
     def catalog(self) -> Catalog:
-        """Published tables present in the database (cached; `refresh` renews it)."""
-        if self._catalog is None:
+        """Published tables present in the database (cached; `refresh` renews it).
+
+        At most once a second the publication counter is read, so tables published at run time by another process
+        (Level 5 catalogs) become queryable a moment later.
+        """
+        now = time.monotonic()
+        cat = self._catalog
+        if cat is None or now - self._checked >= 1.0:
             with self.archive.engine.connect() as conn:
-                self._catalog = schema.catalog(schema.existing_relations(conn))
-        return self._catalog
+                gen = schema.generation(conn)
+                if cat is None or gen != self._generation:
+                    schema.load_dynamic(conn)
+                    cat = self._catalog = schema.catalog(schema.existing_relations(conn))
+                    self._generation = gen
+            self._checked = now
+        return cat
 
     def refresh(self) -> None:
         """Rewrite TAP_SCHEMA from the registry and forget the cached catalog."""

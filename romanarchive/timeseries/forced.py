@@ -314,6 +314,21 @@ def queue_new_l2(conn: sa.Connection, product_ids: list[int]) -> None:
         queue_dia(conn, pid)
 
 
+def queue_for_skycell(conn: sa.Connection, cell: str) -> int:
+    """Catalog hook: (re-)queue forced photometry of every live L2 that covers the skycell's new live objects.
+
+    Runs in the catalog's transaction, so light curves start (or are re-measured against the new catalog) as soon
+    as a skycell's catalog changes. Returns the number of jobs queued or re-opened.
+    """
+    from romanarchive.jobs import queue
+
+    pids = conn.execute(sa.text(
+        "SELECT p.product_id FROM products p WHERE p.level = 2 AND p.release = 'live' AND EXISTS ("
+        "SELECT 1 FROM objects o WHERE o.release = 'live' AND o.skycell = :cell AND o.pos @ p.s_region) "
+        "ORDER BY p.product_id"), {"cell": cell}).scalars().all()
+    return queue.requeue(conn, KIND, list(pids))
+
+
 def run_all(archive: Any, config: ForcedPhotConfig | None = None, progress: bool = False) -> ForcedOutcome:
     """Measure every live L2 image that covers catalog objects (a full recompute)."""
     from tqdm import tqdm
