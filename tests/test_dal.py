@@ -117,6 +117,28 @@ def test_datalink_from_sia2(served: tuple[Archive, str, Path]) -> None:
     assert str(row["error_message"]).startswith("NotFoundFault")
 
 
+def test_datalink_from_async_tap_result(served: tuple[Archive, str, Path]) -> None:
+    """Async results are written by a worker, outside any request: they carry the descriptor too."""
+    from romanarchive.jobs.worker import drain
+
+    archive, base, _ = served
+    job = pyvo.dal.TAPService(base + "/tap").submit_job(
+        "SELECT TOP 2 obs_publisher_did, product_id FROM ivoa.obscore WHERE calib_level = 2 ORDER BY product_id")
+    job.run()
+    assert drain(archive.settings, kinds=("tap_query",)) >= 1  # the server runs no workers here: run it as one
+    job.wait(phases=["COMPLETED", "ERROR"], timeout=60)
+    assert job.phase == "COMPLETED"
+    result = job.fetch_result()
+    seen = 0
+    for rec, links in zip(result, result.iter_datalinks(), strict=True):
+        this = next(links.bysemantics("#this", include_narrower=False))
+        assert this.access_url == f"{base}/files/{int(rec['product_id'])}"
+        assert "#cutout" in {r.semantics for r in links}
+        seen += 1
+    assert seen == 2
+    job.delete()
+
+
 @pytest.mark.skipif(shutil.which("stilts") is None, reason="stilts is not installed")
 def test_datalinklint(served: tuple[Archive, str, Path]) -> None:
     archive, base, _ = served

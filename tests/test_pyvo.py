@@ -14,6 +14,7 @@ import pyvo
 from astropy.table import Table
 
 from romanarchive.server.testing import live_server, populated_archive
+from romanarchive.tap import scs as cone_search
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -73,7 +74,8 @@ def test_upload_join(tap: pyvo.dal.TAPService) -> None:
     assert set(res["tag"]) == {"hit"} and str(l2["obs_id"][0]) in set(res["obs_id"])
 
 
-def test_cone_search(server: str, tap: pyvo.dal.TAPService) -> None:
+def test_cone_search(server: str, tap: pyvo.dal.TAPService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cone_search, "_CONE", cone_search.OBSCORE)  # /scs defaults to roman.objects, empty here
     l2 = tap.run_sync("SELECT s_ra, s_dec FROM ivoa.obscore WHERE calib_level = 2").to_table()
     scs = pyvo.dal.SCSService(server + "/scs")
     res = scs.search(pos=(float(l2["s_ra"][0]), float(l2["s_dec"][0])), radius=0.01)

@@ -20,6 +20,7 @@ from romanarchive.config import Settings
 from romanarchive.db.engine import upgrade
 from romanarchive.db.scratch import create_database, drop_database
 from romanarchive.server.testing import live_server
+from romanarchive.tap import scs
 from romanarchive.tap.schema import QUERY_ROLE, published
 from romanarchive.tap.service import TapConfig
 
@@ -275,8 +276,9 @@ def test_async_jobs_survive_a_restart(served: tuple[Archive, str]) -> None:
         assert _table(requests.get(f"{base}/tap/async/{job_id}/results/result", timeout=10))["n"][0] == N
 
 
-def test_cone_search_and_errors(served: tuple[Archive, str]) -> None:
+def test_cone_search_and_errors(served: tuple[Archive, str], monkeypatch: pytest.MonkeyPatch) -> None:
     _, base = served
+    monkeypatch.setattr(scs, "_CONE", scs.OBSCORE)  # /scs serves roman.objects by default; this archive has none
     resp = requests.get(base + "/scs", params={"RA": "10", "DEC": "20", "SR": "0.5", "VERB": "1"}, timeout=30)
     t = parse_single_table(io.BytesIO(resp.content))
     assert [f.ucd for f in t.fields] == ["ID_MAIN", "POS_EQ_RA_MAIN", "POS_EQ_DEC_MAIN"]

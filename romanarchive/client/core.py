@@ -17,6 +17,8 @@ from astropy.table import Table
 from romanarchive.client.config import conf
 
 DID_PREFIX = "ivo://romanarchive/product?"
+#: What `RomanArchive.cone` searches by default: the static-sky object catalog.
+OBJECTS_TABLE = "roman.objects"
 _OBSCORE_COLS = ("product_id, obs_id, obs_publisher_did, calib_level, \"level\", dataproduct_type, filter, detector, "
                  "s_ra, s_dec, t_min, t_max, t_exptime, em_min, em_max, access_url, access_format, access_estsize")
 
@@ -147,17 +149,57 @@ class RomanArchive:
             payload["MAXREC"] = int(maxrec)
         return payload if get_query_payload else self._run(payload)
 
-    def cone(self, coordinates: Any, radius: Any = 1 * u.arcmin, *, verbosity: int = 2,
+    def cone(self, coordinates: Any, radius: Any = 1 * u.arcmin, *, table: str | None = OBJECTS_TABLE,
+             release: str | None = "live", columns: str = "*", maxrec: int | None = None, verbosity: int = 2,
              get_query_payload: bool = False) -> Table | dict[str, Any]:
-        """Simple Cone Search (``/scs``) through pyvo's SCS client."""
-        c = _coord(coordinates)
-        payload = {"RA": float(c.ra.deg), "DEC": float(c.dec.deg), "SR": _deg(radius), "VERB": verbosity}
-        if get_query_payload:
-            return payload
-        import pyvo
+        """Catalog rows within a cone, nearest first.
 
-        scs = pyvo.dal.SCSService(self.server + "/scs", session=self.session)
-        return scs.search((c.ra.deg, c.dec.deg), payload["SR"], verbosity=verbosity).to_table()
+        By default this searches the archive's object catalog (``roman.objects``, the rows of the ``live``
+        release) through TAP, adding a ``dist`` column (degrees). ``table=None`` asks the server's Simple Cone
+        Search (``/scs``, through pyvo's SCS client) instead, over whatever table the server serves there.
+
+        Parameters
+        ----------
+        coordinates
+            A `~astropy.coordinates.SkyCoord`, ``(ra, dec)`` in degrees or a coordinate string.
+        radius
+            Cone radius (a number is arcminutes).
+        table
+            Published table with ``ra`` and ``dec`` columns (e.g. ``roman.objects``, ``roman.gaia_dr3_bright``),
+            or None for ``/scs``.
+        release
+            Data release of ``roman.objects`` rows (``live``: the catalog as it is now); None for every release.
+            Only used for ``roman.objects``.
+        columns
+            ADQL select list (TAP only).
+        maxrec
+            Row limit (TAP only).
+        verbosity
+            SCS VERB, 1 to 3 (``/scs`` only).
+        get_query_payload
+            Return the request instead of running it.
+        """
+        c = _coord(coordinates)
+        ra, dec, sr = float(c.ra.deg), float(c.dec.deg), _deg(radius)
+        if table is None:
+            payload: dict[str, Any] = {"RA": ra, "DEC": dec, "SR": sr, "VERB": verbosity}
+            if get_query_payload:
+                return payload
+            import pyvo
+
+            scs = pyvo.dal.SCSService(self.server + "/scs", session=self.session)
+            return scs.search((ra, dec), sr, verbosity=verbosity).to_table()
+        if not all(part.isidentifier() for part in table.split(".")):
+            raise ValueError(f"bad table name {table!r}")
+        where = [f"1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra!r}, {dec!r}, {sr!r}))"]
+        if release is not None and table.lower() == OBJECTS_TABLE:
+            where.append(f"release = {_str(release)}")
+        query = (f"SELECT {columns}, DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', {ra!r}, {dec!r})) AS dist "
+                 f"FROM {table} WHERE {' AND '.join(where)} ORDER BY dist")
+        payload = {"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": query}
+        if maxrec is not None:
+            payload["MAXREC"] = int(maxrec)
+        return payload if get_query_payload else self._run(payload)
 
     # ----------------------------------------------------------------------------------------------- products
     def get_product_list(self, products: Any, *, get_query_payload: bool = False) -> Table | dict[str, Any]:

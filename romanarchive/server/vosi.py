@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from romanarchive.tap import formats, schema
+from romanarchive.tap import formats, schema, scs
 from romanarchive.tap.service import TapConfig
 from romanarchive.tap.votable import xml_text
 
@@ -129,12 +129,20 @@ def capabilities(base: str, root: str, config: TapConfig) -> str:
         "</interface>\n  </capability>\n"
         # Plain vr:Capability: the ConeSearch schema (cs:ConeSearch) is unknown to common validators.
         + '  <capability standardID="ivo://ivoa.net/std/ConeSearch">\n'
+        f"    <description>{xml_text(_cone_description())}</description>\n"
         f'    <interface xsi:type="vs:ParamHTTP" role="std"><accessURL use="base">{xml_text(root)}/scs?'
         "</accessURL></interface>\n"
         "  </capability>\n"
         + "".join(_dal_cap(std, version, f"{root}{path}") for std, version, path in DAL_SERVICES)
         + "</vosi:capabilities>\n"
     )
+
+
+def _cone_description() -> str:
+    cone = scs.cone_table()
+    where = f" where {cone.condition}" if cone.condition else ""
+    return (f"Simple Cone Search 1.03 over {cone.table}{where}: identifier {cone.id_column}, position "
+            f"({cone.ra_column}, {cone.dec_column}), SR at most {scs.MAX_SR:g} degrees.")
 
 
 def availability(available: bool, note: str) -> str:

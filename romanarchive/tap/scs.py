@@ -1,5 +1,8 @@
 """Simple Cone Search 1.03 over a configurable published table, through the same translator and runner as TAP.
 
+By default it serves the archive's source catalog, ``roman.objects`` (its ``live`` release), as an archive's cone
+search usually does; products are found by position through SIA 2.0, TAP on ``ivoa.obscore`` or the MAST API.
+
 RA, DEC and SR are in decimal degrees (ICRS); VERB 1 gives the identifier and position, 2 (default) the principal
 columns, 3 every column. Errors are a VOTable with an ``INFO name="Error"`` (SCS 1.03) and a DALI
 ``QUERY_STATUS=ERROR`` INFO, so SCS and DAL clients both read them.
@@ -20,21 +23,34 @@ MAX_SR = 180.0
 
 @dataclass(frozen=True)
 class ConeTable:
-    """The table cone searches read: its published name and the identifier, RA and Dec columns."""
+    """The table cone searches read: its published name, the identifier, RA and Dec columns, and an ADQL condition
+    every row served must meet (empty for none)."""
 
     table: str
     id_column: str
     ra_column: str
     dec_column: str
+    condition: str = ""
 
 
-_CONE = ConeTable("ivoa.obscore", "obs_publisher_did", "s_ra", "s_dec")
+#: The default: the archive's source catalog, as it is now (rows of the ``live`` release; frozen releases are the
+#: same objects again, reachable through TAP).
+OBJECTS = ConeTable("roman.objects", "source_id", "ra", "dec", "release = 'live'")
+#: The products (one row per product, at its footprint's centre).
+OBSCORE = ConeTable("ivoa.obscore", "obs_publisher_did", "s_ra", "s_dec")
+_CONE = OBJECTS
 
 
-def configure(table: str, id_column: str, ra_column: str, dec_column: str) -> None:
-    """Point ``/scs`` at another published table (e.g. a source catalogue with a q3c index on ra, dec)."""
+def configure(table: str, id_column: str, ra_column: str, dec_column: str, condition: str | None = None) -> None:
+    """Point ``/scs`` at another published table (one with an index on its position).
+
+    ``condition`` (ADQL) restricts the rows served; by default ``release = 'live'`` for ``roman.objects``, none
+    for other tables.
+    """
     global _CONE
-    _CONE = ConeTable(table, id_column, ra_column, dec_column)
+    if condition is None:
+        condition = OBJECTS.condition if table.lower() == OBJECTS.table else ""
+    _CONE = ConeTable(table, id_column, ra_column, dec_column, condition)
 
 
 def cone_table() -> ConeTable:
@@ -90,7 +106,8 @@ def search(runner: QueryRunner, params: Mapping[str, list[str]]) -> Iterator[byt
     else:
         names = main + [c.name for c in entry.columns if c.name not in main]
     adql = (f"SELECT {', '.join(_q(n) for n in names)} FROM {entry.name} WHERE 1 = CONTAINS("
-            f"POINT('ICRS', {_q(cone.ra_column)}, {_q(cone.dec_column)}), CIRCLE('ICRS', {ra!r}, {dec!r}, {sr!r}))")
+            f"POINT('ICRS', {_q(cone.ra_column)}, {_q(cone.dec_column)}), CIRCLE('ICRS', {ra!r}, {dec!r}, {sr!r}))"
+            + (f" AND {cone.condition}" if cone.condition else ""))
     qp = QueryParams(adql, "ADQL", runner.config.hard_maxrec, "votable")
     oq = runner.open(qp, runner.config.sync_timeout_s)
     # SCS 1.03 finds the identifier and position by these UCD1 names.

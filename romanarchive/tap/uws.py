@@ -20,11 +20,11 @@ from typing import IO, Any
 import sqlalchemy as sa
 
 from romanarchive.archive import Archive
-from romanarchive.db.tables import jobs, uws_jobs
+from romanarchive.db.tables import archive_settings, jobs, uws_jobs
 from romanarchive.jobs import queue
 from romanarchive.tap import formats
 from romanarchive.tap.service import QueryParams, QueryRunner, TapConfig, TapError, parse_query_params
-from romanarchive.tap.votable import xml_attr, xml_text
+from romanarchive.tap.votable import SERVICE_DESCRIPTORS, xml_attr, xml_text
 
 log = logging.getLogger(__name__)
 
@@ -471,6 +471,18 @@ def _execute(archive: Archive, runner: QueryRunner, row: dict[str, Any]) -> tupl
         watch.stop()
 
 
+def _datalink_hook(archive: Archive) -> tuple[str, Callable[[str], str]] | None:
+    """The DataLink descriptor hook of results holding ``obs_publisher_did``, on the base URL the server recorded in
+    ``archive_settings`` (None before any server started: results then carry no descriptor)."""
+    from functools import partial
+
+    from romanarchive.dal.datalink import links_descriptor  # dal builds on tap: imported late
+
+    with archive.engine.connect() as conn:
+        base = conn.execute(sa.select(archive_settings.c.value).where(archive_settings.c.key == "base_url")).scalar()
+    return ("obs_publisher_did", partial(links_descriptor, base)) if base else None
+
+
 def _run_to_store(archive: Archive, runner: QueryRunner, qp: QueryParams, opener: Callable[[str], IO[bytes]],
                   started: Callable[[int], None], duration: float) -> tuple[str, str, int, bool]:
     oq = runner.open(qp, duration, opener, started)
@@ -480,11 +492,14 @@ def _run_to_store(archive: Archive, runner: QueryRunner, qp: QueryParams, opener
     scratch = archive.settings.scratch / "tap"
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=scratch, suffix=f".{ext}") as tmp:
+        # Outside a request, so the server's DataLink middleware is not there: set its descriptor hook here.
+        token = SERVICE_DESCRIPTORS.set(_datalink_hook(archive))
         try:
             for piece in formats.stream(fmt, oq.columns, counted, overflow_after=qp.maxrec,
                                         infos=[("QUERY", qp.query)]):  # fmt: skip
                 tmp.write(piece)
         finally:
+            SERVICE_DESCRIPTORS.reset(token)
             counted.close()
         if counted.error is not None:
             raise counted.error if isinstance(counted.error, TapError) else TapError(str(counted.error))
