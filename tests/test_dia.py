@@ -21,7 +21,7 @@ from romanarchive.db.scratch import create_database, drop_database
 from romanarchive.ingest.service import ingest_paths
 from romanarchive.jobs import worker
 from romanarchive.timeseries.dia import DIA_NEGATIVE, DIA_NEW
-from romanarchive.timeseries.dia_step import run_cell
+from romanarchive.timeseries.dia_step import DiaOutcome, run_cell
 from tests.test_timeseries import _l2, main_skycell
 
 pytestmark = pytest.mark.db
@@ -48,16 +48,24 @@ def differenced(pg_server: str, science_survey: Path, tmp_path_factory: pytest.T
     catalog_skycell(archive, cell)
     with archive.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM jobs"))
-    list(ingest_paths(archive, _l2(science_survey, {1, 2, 3})))
-    # The new L2s' forced_phot jobs queue the dia jobs of the skycells they touch.
-    while worker.run_one(archive, kinds=("forced_phot",)) is not None:
-        pass
-    with archive.engine.connect() as conn:
-        queued = conn.execute(sa.text("SELECT target FROM jobs WHERE kind = 'dia' AND state = 'queued'"))
-        targets = set(queued.scalars())
-    outcomes = [run_cell(archive, cell, f) for f in ("F087", "F158")]
+    # Epochs 1 and 2 arrive and are differenced; then epoch 3 arrives: the second run differences it alone.
+    runs: list[list[DiaOutcome]] = []
+    kept: dict[str, set[int]] = {}
+    for epochs in ({1, 2}, {3}):
+        list(ingest_paths(archive, _l2(science_survey, epochs)))
+        # The new L2s' forced_phot jobs queue the dia jobs of the skycells they touch.
+        while worker.run_one(archive, kinds=("forced_phot",)) is not None:
+            pass
+        with archive.engine.connect() as conn:
+            queued = conn.execute(sa.text("SELECT target FROM jobs WHERE kind = 'dia' AND state = 'queued'"))
+            targets = set(queued.scalars())
+            kept = {f: set(conn.execute(sa.text("SELECT dia_id FROM dia_sources WHERE filter = :f"),
+                                        {"f": f}).scalars()) for f in ("F087", "F158")}
+        runs.append([run_cell(archive, cell, f) for f in ("F087", "F158")])
+    outcomes = [DiaOutcome(a.skycell, a.filter, a.epochs + b.epochs, n_sources=a.n_sources + b.n_sources,
+                           wall_time_s=a.wall_time_s + b.wall_time_s) for a, b in zip(*runs, strict=True)]
     truth = Table.read(science_survey / "truth" / "truth.ecsv")
-    yield archive, cell, outcomes, targets, truth
+    yield archive, cell, outcomes, targets, truth, runs, kept
     archive.engine.dispose()
     drop_database(pg_server, url)
 
@@ -68,7 +76,7 @@ def _rows(archive: Archive) -> list[dict[str, Any]]:
 
 
 def test_transients_are_found(differenced: Any) -> None:
-    archive, cell, outcomes, targets, truth = differenced
+    archive, cell, outcomes, targets, truth, _, _ = differenced
     assert {f"{cell} F087", f"{cell} F158"} <= targets
     rows = _rows(archive)
     for out in outcomes:
@@ -100,7 +108,7 @@ def test_transients_are_found(differenced: Any) -> None:
 
 
 def test_dia_catalog_links_and_flags(differenced: Any) -> None:
-    archive, _, _, _, truth = differenced
+    archive, _, _, _, truth, _, _ = differenced
     rows = _rows(archive)
     assert rows
     known = truth[np.isin(truth["kind"], ["variable", "transient", "moving"])]
@@ -114,3 +122,33 @@ def test_dia_catalog_links_and_flags(differenced: Any) -> None:
           f"object; {int(near_truth.sum())} within 1\" of a simulated variable/transient/moving object")
     assert all(isinstance(r["science_ids"], list) and r["template_ids"] for r in rows)
     assert near_truth.mean() >= 0.5
+
+
+def test_dia_is_incremental(differenced: Any) -> None:
+    """A new epoch is differenced alone: earlier epochs keep their rows and are not co-added again."""
+    archive, cell, _, _, _, (first, second), kept = differenced
+    with archive.engine.connect() as conn:
+        steps = dict(conn.execute(sa.text("SELECT coalesce(r.step, 'missing'), count(*) FROM dia_sources d "
+                                          "LEFT JOIN timeseries_runs r ON r.run_id = d.run_id GROUP BY 1")).all())
+    assert set(steps) == {"romanarchive.DiaStep"}  # every row's provenance is recorded
+    for a, b in zip(first, second, strict=True):
+        print(f"\n[dia] {a.filter}: first run {len(a.epochs)} epochs / {a.n_coadds} co-adds; after a new epoch "
+              f"{len(b.epochs)} epoch / {b.n_coadds} co-adds, {b.reused} kept", end="")
+        assert (len(a.epochs), a.n_coadds, a.reused) == (2, 4, 0)
+        assert (len(b.epochs), b.n_coadds, b.reused) == (1, 2, 2)  # a full rebuild would co-add 6
+        with archive.engine.connect() as conn:
+            ids = set(conn.execute(sa.text("SELECT dia_id FROM dia_sources WHERE filter = :f"),
+                                   {"f": a.filter}).scalars())
+            run = conn.execute(sa.text("SELECT inputs, job_id FROM timeseries_runs WHERE target = :t ORDER BY run_id "
+                                       "DESC LIMIT 1"), {"t": f"{cell} {a.filter}"}).one()
+        assert kept[a.filter] and kept[a.filter] <= ids  # the earlier epochs' rows are untouched
+        assert len(ids) == len(kept[a.filter]) + b.n_sources
+        assert len(run.inputs["epochs"]) == 3 and len(run.inputs["differenced"]) == 1
+    # Nothing new: nothing is co-added and the rows stay as they are.
+    def f087() -> set[int]:
+        with archive.engine.connect() as conn:
+            return set(conn.execute(sa.text("SELECT dia_id FROM dia_sources WHERE filter = 'F087'")).scalars())
+
+    before = f087()
+    again = run_cell(archive, cell, "F087")
+    assert again.n_coadds == 0 and again.reused == 3 and again.n_sources == 0 and f087() == before

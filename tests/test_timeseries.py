@@ -31,8 +31,12 @@ from romanarchive.timeseries import forced
 pytestmark = pytest.mark.db
 
 MATCH_ARCSEC = 0.3
-# The catalog step's star/galaxy class marks few stars point-like so far, so the tests measure every object.
-CONFIG = forced.ForcedPhotConfig(point_like_only=False)
+# The catalog step's star/galaxy class marks few stars point-like so far, so the tests measure every object. The
+# field straddles five skycells of two HEALPix regions but only one is catalogued (to keep the tests short), so most
+# objects lie outside the core of that cell: the home-core selection (one measurement per physical object when every
+# cell is catalogued) is off here and tested on its own.
+CONFIG = forced.ForcedPhotConfig(point_like_only=False, home_core_only=False)
+HOME = CONFIG.model_copy(update={"home_core_only": True})
 
 
 def _l2(survey: Path, epochs: set[int]) -> list[Path]:
@@ -243,6 +247,18 @@ def test_new_l2_extends_light_curves_incrementally(pipeline: Any) -> None:
     assert written == inside == n_after - n_before > 0
     assert len(sources) == written  # exactly the sources measured on the new image, no others
     assert len(extended) == written
+    # Provenance of the rows: the job's run, with its configuration, inputs, software and cost.
+    with archive.engine.connect() as conn:
+        run = conn.execute(sa.text("SELECT r.* FROM timeseries_runs r WHERE r.run_id = (SELECT DISTINCT run_id "
+                                   "FROM forced_phot WHERE product_id = :p)"), {"p": pid}).mappings().one()
+        n_var = conn.execute(sa.text("SELECT count(*) FROM variability WHERE run_id = :r"),
+                             {"r": run["run_id"]}).scalar_one()
+    assert run["step"] == "romanarchive.ForcedPhotStep" and run["target"] == f"product:{pid}"
+    assert run["job_id"] == job.job_id and run["n_rows"] == written and run["host"]
+    assert run["inputs"]["products"] == [{"product_id": pid, "filename": new[0].name}]
+    assert run["parameters"] == CONFIG.model_dump() and run["software"]["numpy"] == np.__version__
+    assert run["wall_time_s"] > 0 and run["peak_rss_mb"] > 50
+    assert n_var == len({k for k in touched})
 
 
 def test_lightcurve_endpoint_and_tap(pipeline: Any) -> None:
@@ -341,7 +357,7 @@ def test_cli_forced_phot_and_lightcurve(pipeline: Any) -> None:
                            {"s": sid}).scalar_one()
         before = conn.execute(sa.text("SELECT count(*) FROM forced_phot")).scalar_one()
     runner = CliRunner()
-    res = runner.invoke(main, ["forced-phot", "--product", str(pid), "--all-objects"], env=env)
+    res = runner.invoke(main, ["forced-phot", "--product", str(pid), "--all-objects", "--with-overlaps"], env=env)
     assert res.exit_code == 0 and "1 image(s)" in res.output, res.output
     with archive.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM forced_phot")).scalar_one() == before  # rows replaced
@@ -351,3 +367,122 @@ def test_cli_forced_phot_and_lightcurve(pipeline: Any) -> None:
     assert bad.exit_code != 0 and "no light curve for source_id 1" in bad.output
     usage = runner.invoke(main, ["diff"], env=env)
     assert usage.exit_code != 0 and "--skycell" in usage.output
+
+
+def test_every_row_has_a_run(pipeline: Any) -> None:
+    """forced_phot and variability rows all point at a timeseries_runs row of the right step."""
+    archive = pipeline[0]
+    with archive.engine.connect() as conn:
+        for table, steps in (("forced_phot", {"romanarchive.ForcedPhotStep"}),
+                             ("variability", {"romanarchive.ForcedPhotStep", "romanarchive.VariabilityIndicesStep"})):
+            got = dict(conn.execute(sa.text(
+                f"SELECT coalesce(r.step, 'missing'), count(*) FROM {table} t LEFT JOIN timeseries_runs r "
+                "ON r.run_id = t.run_id GROUP BY 1")).all())
+            assert got and set(got) <= steps, (table, got)
+        full = conn.execute(sa.text("SELECT * FROM timeseries_runs WHERE step = 'romanarchive.VariabilityIndicesStep'"
+                                    )).mappings().one()
+    assert full["target"] == "all" and len(full["inputs"]["products"]) == 12 and full["job_id"] is None
+
+
+def test_home_core_selection_matches_home_skycells() -> None:
+    """The vectorised core test agrees with romanarchive.sky.skycells.home_skycells around a cell corner."""
+    from romanarchive.sky.skycells import home_skycells
+
+    rng = np.random.default_rng(5)
+    cell = home_skycells(150.1, 2.2)[0]
+    ra0, dec0 = cell.core_corners()[0]
+    ra = ra0 + rng.uniform(-0.003, 0.003, 400)
+    dec = dec0 + rng.uniform(-0.003, 0.003, 400)
+    homes = [c.name for c in home_skycells(ra, dec)]
+    assert len(set(homes)) >= 3  # the sample straddles the corner
+    assert forced.in_home_core(ra, dec, homes).all()
+    others = [cell.name] * len(ra)
+    expect = np.array([h == cell.name for h in homes])
+    assert np.array_equal(forced.in_home_core(ra, dec, others), expect) and 0 < expect.sum() < len(ra)
+    assert forced.in_home_core(ra[:2], dec[:2], [None, "product:7"]).all()  # not skycell names: kept
+
+
+def test_object_in_two_overlapping_skycells_is_measured_once(pipeline: Any) -> None:
+    """A border object catalogued again by the neighbouring skycell (its margin) gets one light curve."""
+    archive = pipeline[0]
+    with archive.engine.begin() as conn:
+        cand = conn.execute(sa.text(
+            "SELECT f.source_id, f.product_id, o.skycell, o.ra, o.dec FROM forced_phot f JOIN objects o "
+            "ON o.source_id = f.source_id AND o.release = 'live' ORDER BY f.source_id, f.product_id")).all()
+        home = forced.in_home_core(np.array([c.ra for c in cand]), np.array([c.dec for c in cand]),
+                                   [c.skycell for c in cand])
+        assert 0 < home.sum() < len(cand)  # some objects lie in the cell's core, others in its overlaps
+        sid, pid, cell = cand[int(np.flatnonzero(home)[0])][:3]
+        r, i, j = int(cell[1:6]), int(cell[7:9]), int(cell[10:12])
+        dup = conn.execute(sa.text("SELECT max(source_id) + 1 FROM objects")).scalar_one()
+        conn.execute(sa.text("CREATE TEMP TABLE _dup ON COMMIT DROP AS SELECT * FROM objects "
+                             "WHERE source_id = :s AND release = 'live'"), {"s": sid})
+        conn.execute(sa.text("UPDATE _dup SET source_id = :d, skycell = :c"),
+                     {"d": dup, "c": f"p{r:05d}x{i + 1:02d}y{j:02d}"})
+        conn.execute(sa.text("INSERT INTO objects SELECT * FROM _dup"))
+        n_before = conn.execute(sa.text("SELECT count(*) FROM forced_phot WHERE product_id = :p"),
+                                {"p": pid}).scalar_one()
+    try:
+        out = forced.run_product(archive, pid, HOME)
+        with archive.engine.connect() as conn:
+            got = dict(conn.execute(sa.text("SELECT source_id, count(*) FROM forced_phot WHERE product_id = :p "
+                                            "AND source_id IN (:s, :d) GROUP BY 1"),
+                                    {"p": pid, "s": sid, "d": dup}).all())
+        assert got == {sid: 1} and 0 < out.rows_written < n_before
+        # Without the core selection both copies are measured (the test can fail).
+        forced.run_product(archive, pid, CONFIG)
+        with archive.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM forced_phot WHERE product_id = :p AND source_id = :d"),
+                                {"p": pid, "d": dup}).scalar_one() == 1
+    finally:
+        with archive.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM objects WHERE source_id = :d"), {"d": dup})
+        forced.run_product(archive, pid, CONFIG)
+    with archive.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM forced_phot WHERE source_id = :d"),
+                            {"d": dup}).scalar_one() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM variability WHERE source_id = :d"),
+                            {"d": dup}).scalar_one() == 0
+
+
+def test_rebuilt_catalog_drops_stale_rows(pipeline: Any) -> None:
+    """After a skycell's catalog changes, re-run jobs drop vanished objects' rows and measure the new ones.
+
+    Runs last: it changes the catalog. One object disappears and another is re-identified under a new source_id
+    (what a rebuilt catalog does); the coordinator's hook re-opens the L2s' jobs.
+    """
+    archive = pipeline[0]
+    cell = main_skycell(archive)
+    with archive.engine.begin() as conn:
+        counts = conn.execute(sa.text(
+            "SELECT f.source_id, count(*) FROM forced_phot f JOIN objects o ON o.source_id = f.source_id "
+            "AND o.release = 'live' AND o.skycell = :c GROUP BY 1 HAVING count(*) > 4 ORDER BY 1 LIMIT 2"),
+            {"c": cell}).all()
+        (gone, n_gone), (renamed, n_renamed) = counts
+        new_id = conn.execute(sa.text("SELECT max(source_id) + 1 FROM objects")).scalar_one()
+        total = conn.execute(sa.text("SELECT count(*) FROM forced_phot")).scalar_one()
+        n_l2 = conn.execute(sa.text("SELECT count(DISTINCT product_id) FROM forced_phot")).scalar_one()
+        conn.execute(sa.text("DELETE FROM objects WHERE source_id = :s AND release = 'live'"), {"s": gone})
+        conn.execute(sa.text("UPDATE objects SET source_id = :n WHERE source_id = :s AND release = 'live'"),
+                     {"n": new_id, "s": renamed})
+        n_queued = forced.queue_for_skycell(conn, cell)
+        assert n_queued >= n_l2
+        conn.execute(sa.text("UPDATE jobs SET params = CAST(:p AS jsonb) WHERE kind = 'forced_phot' "
+                             "AND state = 'queued'"), {"p": json.dumps(CONFIG.model_dump(exclude_defaults=True))})
+    n_jobs = 0
+    while worker.run_one(archive, kinds=("forced_phot",)) is not None:
+        n_jobs += 1
+    with archive.engine.connect() as conn:
+        def count(table: str, sid: int) -> int:
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE source_id = :s"),
+                                    {"s": sid}).scalar_one())
+
+        failed = conn.execute(sa.text("SELECT count(*) FROM jobs WHERE kind = 'forced_phot' AND state <> 'done'"
+                                      )).scalar_one()
+        after = conn.execute(sa.text("SELECT count(*) FROM forced_phot")).scalar_one()
+        print(f"\n[forced] catalog rebuilt: {n_jobs} jobs re-run; rows {total} -> {after}")
+        assert n_jobs == n_queued and failed == 0
+        assert count("forced_phot", gone) == count("variability", gone) == 0
+        assert count("forced_phot", renamed) == count("variability", renamed) == 0
+        assert count("forced_phot", new_id) == n_renamed and count("variability", new_id) >= 1
+        assert after == total - n_gone

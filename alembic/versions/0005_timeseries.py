@@ -39,6 +39,7 @@ def upgrade() -> None:
     sa.Column('flux_shifted', sa.Double(), nullable=True, comment='PSF flux at the centroid, for measurements flagged as shifted (else NULL)'),
     sa.Column('flux_shifted_err', sa.Double(), nullable=True, comment='1-sigma uncertainty of flux_shifted'),
     sa.Column('flags', sa.SmallInteger(), nullable=False, comment='Bits: 1 stamp off the edge, 2 bad pixels in the stamp, 4 centroid shifted beyond the noise, 8 centroid not measurable, 16 saturated core'),
+    sa.Column('run_id', sa.BigInteger(), nullable=False, comment='Run that measured the row (timeseries_runs.run_id)'),
     sa.PrimaryKeyConstraint('source_id', 'product_id', name=op.f('pk_forced_phot')),
     sa.UniqueConstraint('product_id', 'source_id', name='uq_forced_phot_product_id_source_id'),
     comment='Forced photometry of point-like catalog objects on every L2 image that covers them: one row per object and image (partitioned by HASH on source_id).',
@@ -63,6 +64,7 @@ def upgrade() -> None:
     sa.Column('amplitude', sa.Double(), nullable=True, comment='Half of max - min of the flux'),
     sa.Column('mad', sa.Double(), nullable=True, comment='Median absolute deviation of the flux from its median'),
     sa.Column('flags', sa.Integer(), nullable=False, comment='Bits: 1 moving (centroid drift), 2 flagged measurements left out, 4 fewer than 3 epochs, 8 one measurement dominates chi2'),
+    sa.Column('run_id', sa.BigInteger(), nullable=False, comment='Run that computed the indices (timeseries_runs.run_id)'),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False, comment='When the indices were computed'),
     sa.PrimaryKeyConstraint('source_id', 'filter', name=op.f('pk_variability')),
     comment='Variability indices of the forced-photometry light curves, per object and filter.'
@@ -86,6 +88,7 @@ def upgrade() -> None:
     sa.Column('nearest_source_id', sa.BigInteger(), nullable=True, comment='Nearest static object (objects.source_id, live release) or NULL'),
     sa.Column('nearest_sep', sa.Double(), nullable=True, comment='Distance to that object'),
     sa.Column('flags', sa.SmallInteger(), nullable=False, comment='Bits: 1 negative (fainter than template), 2 near the coverage edge, 4 PSF matched (template or image convolved), 8 new (no static object within 0.3 arcsec)'),
+    sa.Column('run_id', sa.BigInteger(), nullable=False, comment='Run that wrote the row (timeseries_runs.run_id)'),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False, comment='When the row was written'),
     sa.PrimaryKeyConstraint('dia_id', name=op.f('pk_dia_sources')),
     comment='Difference-imaging detections: sources on an epoch co-add of a skycell and filter minus a template co-added from earlier images.'
@@ -93,9 +96,26 @@ def upgrade() -> None:
     op.create_index('ix_dia_sources_mjd', 'dia_sources', ['mjd'], unique=False)
     op.create_index('ix_dia_sources_pos', 'dia_sources', ['pos'], unique=False, postgresql_using='gist')
     op.create_index('ix_dia_sources_skycell', 'dia_sources', ['skycell'], unique=False)
+    op.create_table('timeseries_runs',
+    sa.Column('run_id', sa.BigInteger(), nullable=False, comment='Run identifier'),
+    sa.Column('step', sa.String(length=64), nullable=False, comment='Processing step, e.g. romanarchive.ForcedPhotStep'),
+    sa.Column('target', sa.String(length=128), nullable=False, comment="What the run worked on: 'product:<id>', a skycell and filter, or 'all'"),
+    sa.Column('software', postgresql.JSONB(astext_type=sa.Text()), nullable=False, comment='Package versions used'),
+    sa.Column('parameters', postgresql.JSONB(astext_type=sa.Text()), nullable=False, comment='Step configuration'),
+    sa.Column('inputs', postgresql.JSONB(astext_type=sa.Text()), nullable=False, comment='Input products (ids and file names) and the catalog release measured'),
+    sa.Column('n_rows', sa.BigInteger(), nullable=True, comment='Rows the run wrote'),
+    sa.Column('wall_time_s', sa.Double(), nullable=True, comment='Wall time of the run'),
+    sa.Column('peak_rss_mb', sa.Double(), nullable=True, comment='Peak resident memory of the process during the run'),
+    sa.Column('host', sa.Text(), nullable=True, comment='Worker that ran it'),
+    sa.Column('job_id', sa.BigInteger(), nullable=True, comment='Job that ran it (NULL when run by hand)'),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False, comment='When the run was recorded'),
+    sa.PrimaryKeyConstraint('run_id', name=op.f('pk_timeseries_runs')),
+    comment='Provenance of the time-series tables: one row per run of a step (forced photometry of an L2 image, index recomputation, difference imaging of a skycell and filter); forced_phot, variability and dia_sources rows point here through run_id.'
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('timeseries_runs')
     op.drop_index('ix_dia_sources_skycell', table_name='dia_sources')
     op.drop_index('ix_dia_sources_pos', table_name='dia_sources', postgresql_using='gist')
     op.drop_index('ix_dia_sources_mjd', table_name='dia_sources')

@@ -3,6 +3,12 @@
 ``forced_phot`` is partitioned by HASH on ``source_id`` (``N_PARTITIONS`` partitions, created in migration 0005):
 a light curve lives in one partition, and the per-source index recomputation touches only the partitions of the
 sources it recomputes. Fluxes are in nJy (AB: m = 31.4 - 2.5 log10 f).
+
+Provenance: these steps write table rows, not products, so the ``provenance`` table (one row per output product)
+cannot describe them. Every run of a step instead writes one ``timeseries_runs`` row (step, software versions,
+configuration, inputs, cost, job, host) in the transaction that writes its rows, and every ``forced_phot``,
+``variability`` and ``dia_sources`` row carries the ``run_id`` of the run that wrote it. Runs are never deleted
+(there is no foreign key, so that bulk loads stay fast): a run whose rows were all replaced is simply history.
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ FORCED_PHOT = TableSpec(
         C("flags", "smallint", "Bits: 1 stamp off the edge, 2 bad pixels in the stamp, 4 centroid shifted beyond "
           "the noise, 8 centroid not measurable, 16 saturated core", ucd="meta.code.qual", nullable=False,
           principal=True),
+        C("run_id", "bigint", "Run that measured the row (timeseries_runs.run_id)", ucd="meta.id;meta.dataset",
+          nullable=False),
     ),
     published=True,
     # Unique (product_id, source_id): the index behind per-image lookups and deletes (re-measuring an image).
@@ -92,6 +100,8 @@ VARIABILITY = TableSpec(
           ucd="stat.stdev;phot.flux"),
         C("flags", "integer", "Bits: 1 moving (centroid drift), 2 flagged measurements left out, 4 fewer than 3 "
           "epochs, 8 one measurement dominates chi2", ucd="meta.code.qual", nullable=False, principal=True),
+        C("run_id", "bigint", "Run that computed the indices (timeseries_runs.run_id)", ucd="meta.id;meta.dataset",
+          nullable=False),
         C("updated_at", "timestamptz", "When the indices were computed", ucd="time.processing", nullable=False,
           server_default="now()"),
     ),
@@ -131,10 +141,39 @@ DIA_SOURCES = TableSpec(
         C("flags", "smallint", "Bits: 1 negative (fainter than template), 2 near the coverage edge, 4 PSF matched "
           "(template or image convolved), 8 new (no static object within 0.3 arcsec)", ucd="meta.code.qual",
           nullable=False, principal=True),
+        C("run_id", "bigint", "Run that wrote the row (timeseries_runs.run_id)", ucd="meta.id;meta.dataset",
+          nullable=False),
         C("created_at", "timestamptz", "When the row was written", ucd="time.creation", nullable=False,
           server_default="now()"),
     ),
     published=True,
 )
 
-TABLES: tuple[TableSpec, ...] = (FORCED_PHOT, VARIABILITY, DIA_SOURCES)
+TIMESERIES_RUNS = TableSpec(
+    "timeseries_runs",
+    "Provenance of the time-series tables: one row per run of a step (forced photometry of an L2 image, index "
+    "recomputation, difference imaging of a skycell and filter); forced_phot, variability and dia_sources rows "
+    "point here through run_id.",
+    (
+        C("run_id", "bigint", "Run identifier", ucd="meta.id;meta.dataset", primary_key=True, principal=True),
+        C("step", "varchar(64)", "Processing step, e.g. romanarchive.ForcedPhotStep", ucd="meta.code", nullable=False,
+          principal=True),
+        C("target", "varchar(128)", "What the run worked on: 'product:<id>', a skycell and filter, or 'all'",
+          ucd="meta.id", nullable=False, principal=True),
+        C("software", "jsonb", "Package versions used", ucd="meta.software", nullable=False),
+        C("parameters", "jsonb", "Step configuration", ucd="meta.note", nullable=False),
+        C("inputs", "jsonb", "Input products (ids and file names) and the catalog release measured", ucd="meta.id",
+          nullable=False),
+        C("n_rows", "bigint", "Rows the run wrote", ucd="meta.number"),
+        C("wall_time_s", "double", "Wall time of the run", unit="s", ucd="time.duration"),
+        C("peak_rss_mb", "double", "Peak resident memory of the process during the run", unit="Mbyte",
+          ucd="phys.size"),
+        C("host", "text", "Worker that ran it", ucd="meta.id"),
+        C("job_id", "bigint", "Job that ran it (NULL when run by hand)", ucd="meta.id"),
+        C("created_at", "timestamptz", "When the run was recorded", ucd="time.creation", nullable=False,
+          server_default="now()", principal=True),
+    ),
+    published=True,
+)
+
+TABLES: tuple[TableSpec, ...] = (FORCED_PHOT, VARIABILITY, DIA_SOURCES, TIMESERIES_RUNS)

@@ -11,7 +11,9 @@ import click
 @click.option("--product", "product_id", type=int, default=None, help="One L2 product id.")
 @click.option("--all", "all_products", is_flag=True, help="Every live L2 that covers catalog objects (full run).")
 @click.option("--all-objects", is_flag=True, help="Measure every object, not only point-like ones.")
-def forced_phot(product_id: int | None, all_products: bool, all_objects: bool) -> None:
+@click.option("--with-overlaps", is_flag=True,
+              help="Also objects outside the core of the skycell that catalogued them (may measure one twice).")
+def forced_phot(product_id: int | None, all_products: bool, all_objects: bool, with_overlaps: bool) -> None:
     """Forced photometry of catalog objects on L2 images, and their variability indices."""
     from romanarchive.archive import Archive
     from romanarchive.timeseries.forced import ForcedPhotConfig, run_all, run_product
@@ -19,7 +21,7 @@ def forced_phot(product_id: int | None, all_products: bool, all_objects: bool) -
     if (product_id is None) == (not all_products):
         raise click.UsageError("give --product ID or --all")
     archive = Archive.from_env()
-    cfg = ForcedPhotConfig(point_like_only=not all_objects)
+    cfg = ForcedPhotConfig(point_like_only=not all_objects, home_core_only=not with_overlaps)
     try:
         out = run_product(archive, product_id, cfg) if product_id is not None else run_all(archive, cfg, True)
     except ValueError as exc:
@@ -32,12 +34,13 @@ def forced_phot(product_id: int | None, all_products: bool, all_objects: bool) -
 @click.option("--skycell", "cell", default=None, help="Skycell name, e.g. p24301x27y13.")
 @click.option("--filter", "filter_name", default=None, help="Filter, e.g. F158.")
 @click.option("--all", "all_targets", is_flag=True, help="Every skycell + filter with a live L3.")
-def diff(cell: str | None, filter_name: str | None, all_targets: bool) -> None:
+@click.option("--full", is_flag=True, help="Difference every epoch again, not only new ones.")
+def diff(cell: str | None, filter_name: str | None, all_targets: bool, full: bool) -> None:
     """Difference imaging: epoch co-adds minus templates of earlier images, sources into dia_sources."""
     from tqdm import tqdm
 
     from romanarchive.archive import Archive
-    from romanarchive.timeseries.dia_step import dia_targets, run_cell
+    from romanarchive.timeseries.dia_step import DiaConfig, dia_targets, run_cell
 
     if all_targets == bool(cell and filter_name) or (not all_targets and not (cell and filter_name)):
         raise click.UsageError("give --skycell NAME --filter F, or --all")
@@ -51,11 +54,11 @@ def diff(cell: str | None, filter_name: str | None, all_targets: bool) -> None:
         targets = [(str(cell), str(filter_name).upper())]
     for name, filt in tqdm(targets, unit="cell", desc="diff", disable=len(targets) < 2):
         try:
-            out = run_cell(archive, name, filt)
+            out = run_cell(archive, name, filt, DiaConfig(incremental=not full))
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-        tqdm.write(f"{name} {filt}: {len(out.epochs)} epoch(s) differenced, {out.n_sources} sources "
-                   f"({out.wall_time_s:.1f} s)")
+        tqdm.write(f"{name} {filt}: {len(out.epochs)} epoch(s) differenced ({out.reused} unchanged), "
+                   f"{out.n_sources} sources ({out.wall_time_s:.1f} s)")
 
 
 @click.command("lightcurve")

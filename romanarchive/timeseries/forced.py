@@ -3,7 +3,9 @@
 Work is organised per L2 image (what one job or one ingest adds):
 
 1. the live, point-like ``objects`` inside the image's footprint — one spatial query, ``objects.pos @ s_region``
-   (GiST on ``pos``);
+   (GiST on ``pos``) — kept only where the object lies in the *core* of the skycell that catalogued it
+   (:func:`in_home_core`): skycells overlap by a margin, so an object near a border can be catalogued by two cells,
+   and each physical object must be measured once;
 2. their pixel positions from the image's gWCS (one vectorised inverse transform);
 3. :func:`romanarchive.timeseries.photometry.forced_photometry` on all of them at once;
 4. corrections to physical units: DN/s -> nJy with the image's ``meta.photometry`` (conversion_megajanskys x
@@ -11,7 +13,12 @@ Work is organised per L2 image (what one job or one ingest adds):
    normalised to its total); aperture fluxes carry the PSF's aperture correction. Centroid shifts become sky
    offsets (mas) through the same gWCS;
 5. replace the image's rows (binary COPY through a staging table) and recompute the indices of *those sources
-   only*.
+   only* — the sources measured now and those whose old rows of this image went away (objects that left the live
+   catalog when a skycell's catalog was rebuilt: :func:`queue_for_skycell` re-opens the jobs of the L2s over the
+   cell, and index recomputation keeps live objects only, so vanished sources lose their rows and indices).
+
+Each run writes a ``timeseries_runs`` row (:mod:`romanarchive.timeseries.runs`) in the transaction of its rows,
+whose ``run_id`` every ``forced_phot`` and ``variability`` row carries.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from romanarchive.db.tables_catalog import LIVE
 from romanarchive.timeseries.indices import IndexParams, variability_indices
 from romanarchive.timeseries.photometry import ForcedParams, ForcedResult, forced_photometry
 from romanarchive.timeseries.psf import psf_grid
+from romanarchive.timeseries.runs import STEP_FORCED, STEP_INDICES, RunRecorder
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,8 @@ class ForcedPhotConfig(pydantic.BaseModel):
 
     release: str = LIVE
     point_like_only: bool = True
+    home_core_only: bool = pydantic.Field(
+        default=True, description="Measure only objects inside the core of the skycell that catalogued them")
     stamp_size: int = pydantic.Field(default=11, ge=5, le=31, description="PSF-fit stamp side, pixels (odd)")
     n_phase: int = pydantic.Field(default=8, ge=1, le=32, description="Tabulated sub-pixel PSF phases per axis")
     ap_radius: float = pydantic.Field(default=2.5, gt=0, description="Aperture radius, pixels")
@@ -141,7 +151,7 @@ def measure_image(img: ImageArrays, ra: np.ndarray, dec: np.ndarray,
 
 _OBJECTS_IN = sa.text(
     """
-    SELECT o.source_id, o.ra, o.dec FROM objects o JOIN products p ON o.pos @ p.s_region
+    SELECT o.source_id, o.ra, o.dec, o.skycell FROM objects o JOIN products p ON o.pos @ p.s_region
     WHERE p.product_id = :pid AND o.release = :release AND (o.point_like OR NOT :pl)
     ORDER BY o.source_id
     """
@@ -166,12 +176,63 @@ def l2_products(conn: sa.Connection) -> list[int]:
         "ORDER BY p.product_id")).scalars())
 
 
-def write_rows(conn: sa.Connection, product_id: int, filter_name: str, columns: dict[str, np.ndarray]) -> int:
-    """Replace one image's rows with ``columns`` (binary COPY into a staging table, then one INSERT ... SELECT)."""
-    conn.execute(sa.text("DELETE FROM forced_phot WHERE product_id = :p"), {"p": product_id})
+def in_home_core(ra: np.ndarray, dec: np.ndarray, cells: Any) -> np.ndarray:
+    """Whether each object's skycell is the home skycell of its position (the cell whose core contains it).
+
+    Vectorised form of :func:`romanarchive.sky.skycells.home_skycells` (same projection, per HEALPix region).
+    Objects whose ``cells`` entry is not a skycell name (NULL, ``product:<id>``) are kept.
+    """
+    import astropy.units as u
+    import cdshealpix.nested as hp
+
+    from romanarchive.sky import skycells as sc
+
+    ra_a = np.atleast_1d(np.asarray(ra, float)) % 360.0
+    dec_a = np.atleast_1d(np.asarray(dec, float))
+    names = np.asarray(cells, dtype=object)
+    keep = np.ones(len(ra_a), bool)
+    if not len(ra_a):
+        return keep
+    parsed = {n: sc._NAME.match(n.strip()) if isinstance(n, str) else None for n in set(names.tolist())}
+    region = np.asarray(hp.lonlat_to_healpix(ra_a * u.deg, dec_a * u.deg, sc.REGION_ORDER), np.int64)
+    hi = np.zeros(len(ra_a), np.int64)
+    hj = np.zeros(len(ra_a), np.int64)
+    for r in np.unique(region):
+        sel = region == r
+        x, y, _ = sc._project(*sc._region_centre(int(r)), ra_a[sel], dec_a[sel])
+        hi[sel] = np.floor((x + 0.5) / sc.CORE)
+        hj[sel] = np.floor((y + 0.5) / sc.CORE)
+    for name, m in parsed.items():
+        if m is None:
+            continue
+        r, i, j = (int(g) for g in m.groups())
+        sel = names == name
+        keep[sel] = (region[sel] == r) & (hi[sel] == i) & (hj[sel] == j)
+    return keep
+
+
+def write_rows(conn: sa.Connection, product_id: int, filter_name: str, columns: dict[str, np.ndarray],
+               run_id: int = 0) -> int:
+    """Replace one image's rows with ``columns``; returns the rows written (see :func:`replace_rows`)."""
+    return replace_rows(conn, product_id, filter_name, columns, run_id)[0]
+
+
+def replace_rows(conn: sa.Connection, product_id: int, filter_name: str, columns: dict[str, np.ndarray],
+                 run_id: int = 0) -> tuple[int, np.ndarray]:
+    """Replace one image's rows with ``columns`` (binary COPY into a staging table, then one INSERT ... SELECT).
+
+    Returns
+    -------
+    n, removed
+        Rows written; source ids whose old rows of this image were deleted and not written again (objects that
+        left the live catalog, or that the image no longer measures).
+    """
+    old = np.asarray(conn.execute(sa.text("DELETE FROM forced_phot WHERE product_id = :p RETURNING source_id"),
+                                  {"p": product_id}).scalars().all(), np.int64)
     n = len(columns["source_id"])
+    removed = np.setdiff1d(old, np.asarray(columns["source_id"], np.int64))
     if n == 0:
-        return 0
+        return 0, removed
     conn.execute(sa.text(
         "CREATE TEMP TABLE IF NOT EXISTS _fp_stage ON COMMIT DROP AS "
         f"SELECT {', '.join(_STAGE_COLS)} FROM forced_phot WITH NO DATA"))
@@ -179,20 +240,27 @@ def write_rows(conn: sa.Connection, product_id: int, filter_name: str, columns: 
     copy_arrays(conn.connection.driver_connection, "_fp_stage",  # type: ignore[arg-type]
                 {c: columns[c] for c in _STAGE_COLS})
     sel = ", ".join(f"NULLIF({c}, 'NaN')" if c in _NULLABLE else c for c in _STAGE_COLS)
-    conn.execute(sa.text(f"INSERT INTO forced_phot ({', '.join(_STAGE_COLS)}, filter) SELECT {sel}, :f "
-                         "FROM _fp_stage ORDER BY source_id"), {"f": filter_name})
-    return n
+    conn.execute(sa.text(f"INSERT INTO forced_phot ({', '.join(_STAGE_COLS)}, filter, run_id) SELECT {sel}, :f, "
+                         ":r FROM _fp_stage ORDER BY source_id"), {"f": filter_name, "r": run_id})
+    return n, removed
 
 
-def recompute_indices(conn: sa.Connection, source_ids: np.ndarray, config: ForcedPhotConfig | None = None) -> int:
-    """Recompute the ``variability`` rows of these sources (all filters) from their time series; returns sources."""
+def recompute_indices(conn: sa.Connection, source_ids: np.ndarray, config: ForcedPhotConfig | None = None,
+                      run_id: int = 0) -> int:
+    """Recompute the ``variability`` rows of these sources (all filters) from their time series; returns sources.
+
+    Only objects still in the configured catalog release get indices: the rows of sources that left it are
+    dropped (their remaining ``forced_phot`` rows go when the jobs of the images that hold them run again).
+    """
     cfg = config or ForcedPhotConfig()
     ids = np.unique(np.asarray(source_ids, np.int64))
     if len(ids) == 0:
         return 0
     rows = conn.execute(sa.text(
-        "SELECT source_id, filter, mjd, flux, flux_err, flags, dra, ddec, shift_err FROM forced_phot "
-        "WHERE source_id = ANY(:ids)"), {"ids": ids.tolist()}).all()
+        "SELECT f.source_id, f.filter, f.mjd, f.flux, f.flux_err, f.flags, f.dra, f.ddec, f.shift_err "
+        "FROM forced_phot f WHERE f.source_id = ANY(:ids) AND EXISTS (SELECT 1 FROM objects o "
+        "WHERE o.source_id = f.source_id AND o.release = :release)"),
+        {"ids": ids.tolist(), "release": cfg.release}).all()
     conn.execute(sa.text("DELETE FROM variability WHERE source_id = ANY(:ids)"), {"ids": ids.tolist()})
     if not rows:
         return len(ids)
@@ -204,11 +272,11 @@ def recompute_indices(conn: sa.Connection, source_ids: np.ndarray, config: Force
     out = variability_indices(np.asarray(cols[0], np.int64), np.asarray(cols[1]), arr(2), arr(3), arr(4),
                               np.asarray(cols[5], np.int64), arr(6), arr(7), arr(8),
                               IndexParams(moving_dchi2=cfg.moving_dchi2))
-    names = [k for k in out if k != "filter"] + ["filter"]
+    names = [k for k in out if k != "filter"] + ["filter", "run_id"]
     recs = []
     for i in range(len(out["source_id"])):
-        rec: dict[str, Any] = {}
-        for k in names:
+        rec: dict[str, Any] = {"run_id": run_id}
+        for k in names[:-1]:
             v = out[k][i]
             rec[k] = None if isinstance(v, float) and not np.isfinite(v) else (v.item() if hasattr(v, "item") else v)
         recs.append(rec)
@@ -222,6 +290,34 @@ def _local_file(archive: Any, uri: str, filename: str, folder: Path) -> Path:
     return local if local is not None else archive.store.get_file(uri, folder / filename)
 
 
+def _measure_product(archive: Any, prod: Any, objs: list[Any],
+                     cfg: ForcedPhotConfig) -> tuple[dict[str, np.ndarray], str]:
+    """Rows (staging columns) of one L2 product's objects and the image's filter."""
+    import tempfile
+
+    product_id = int(prod["product_id"])
+    if not objs:
+        return {c: np.empty(0) for c in _STAGE_COLS}, str(prod["filter"] or "")
+    sid = np.array([r[0] for r in objs], np.int64)
+    ra = np.array([r[1] for r in objs], float)
+    dec = np.array([r[2] for r in objs], float)
+    with tempfile.TemporaryDirectory(prefix="forced-") as tmp:
+        img = read_l2(_local_file(archive, prod["uri"], prod["filename"], Path(tmp)))
+    inside, res, extra = measure_image(img, ra, dec, cfg)
+    n = int(inside.sum())
+    mjd = 0.5 * (float(prod["t_min"]) + float(prod["t_max"] if prod["t_max"] is not None else prod["t_min"]))
+    cols = {
+        "source_id": sid[inside], "product_id": np.full(n, product_id, np.int64), "mjd": np.full(n, mjd),
+        "flux": res.flux, "flux_err": res.flux_err, "flux_ap": res.flux_ap, "flux_ap_err": res.flux_ap_err,
+        "x": extra["x"].astype(np.float32), "y": extra["y"].astype(np.float32),
+        "dra": extra["dra"].astype(np.float32), "ddec": extra["ddec"].astype(np.float32),
+        "shift_err": extra["shift_err"].astype(np.float32), "shift_snr": res.shift_snr.astype(np.float32),
+        "flux_shifted": res.flux_shifted, "flux_shifted_err": res.flux_shifted_err,
+        "flags": res.flags.astype(np.int16),
+    }
+    return cols, img.filter
+
+
 def run_product(archive: Any, product_id: int, config: ForcedPhotConfig | None = None,
                 job_id: int | None = None, recompute: bool = True) -> ForcedOutcome:
     """Measure one L2 image's catalog objects, write its rows and (``recompute``) those sources' indices.
@@ -231,8 +327,6 @@ def run_product(archive: Any, product_id: int, config: ForcedPhotConfig | None =
     ValueError
         The product does not exist or is not an L2 image.
     """
-    import tempfile
-
     from romanarchive.jobs import queue
 
     cfg = config or ForcedPhotConfig()
@@ -246,36 +340,24 @@ def run_product(archive: Any, product_id: int, config: ForcedPhotConfig | None =
         objs = conn.execute(_OBJECTS_IN, {"pid": product_id, "release": cfg.release,
                                           "pl": cfg.point_like_only}).all()
     outcome = ForcedOutcome(products=[product_id])
-    cols: dict[str, np.ndarray] = {c: np.empty(0) for c in _STAGE_COLS}
-    if objs:
-        sid = np.array([r[0] for r in objs], np.int64)
-        ra = np.array([r[1] for r in objs], float)
-        dec = np.array([r[2] for r in objs], float)
-        with tempfile.TemporaryDirectory(prefix="forced-") as tmp:
-            img = read_l2(_local_file(archive, prod["uri"], prod["filename"], Path(tmp)))
-        inside, res, extra = measure_image(img, ra, dec, cfg)
-        n = int(inside.sum())
-        mjd = 0.5 * (float(prod["t_min"]) + float(prod["t_max"] if prod["t_max"] is not None else prod["t_min"]))
-        cols = {
-            "source_id": sid[inside], "product_id": np.full(n, product_id, np.int64), "mjd": np.full(n, mjd),
-            "flux": res.flux, "flux_err": res.flux_err, "flux_ap": res.flux_ap, "flux_ap_err": res.flux_ap_err,
-            "x": extra["x"].astype(np.float32), "y": extra["y"].astype(np.float32),
-            "dra": extra["dra"].astype(np.float32), "ddec": extra["ddec"].astype(np.float32),
-            "shift_err": extra["shift_err"].astype(np.float32), "shift_snr": res.shift_snr.astype(np.float32),
-            "flux_shifted": res.flux_shifted, "flux_shifted_err": res.flux_shifted_err,
-            "flags": res.flags.astype(np.int16),
-        }
-        filter_name = img.filter
-    else:
-        filter_name = str(prod["filter"] or "")
-    with archive.engine.begin() as conn:
-        # Serialise index updates of overlapping images (two jobs must not interleave delete/insert per source).
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('variability'))"))
-        outcome.rows_written = write_rows(conn, product_id, filter_name, cols)
-        if recompute:
-            outcome.sources_recomputed = recompute_indices(conn, cols["source_id"], cfg)
-        if job_id is not None:
-            queue.mark_done(conn, job_id, None)
+    if objs and cfg.home_core_only:
+        home = in_home_core(np.array([r[1] for r in objs], float), np.array([r[2] for r in objs], float),
+                            [r[3] for r in objs])
+        objs = [r for r, k in zip(objs, home, strict=True) if k]
+    with RunRecorder(STEP_FORCED, f"product:{product_id}", cfg.model_dump(), job_id) as rec:
+        rec.inputs = {"products": [{"product_id": product_id, "filename": prod["filename"]}],
+                      "catalog_release": cfg.release, "n_objects": len(objs)}
+        cols, filter_name = _measure_product(archive, prod, objs, cfg)
+        with archive.engine.begin() as conn:
+            # Serialise index updates of overlapping images (two jobs must not interleave delete/insert per source).
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('variability'))"))
+            run_id = rec.record(conn, len(cols["source_id"]))
+            outcome.rows_written, removed = replace_rows(conn, product_id, filter_name, cols, run_id)
+            if recompute:
+                outcome.sources_recomputed = recompute_indices(
+                    conn, np.concatenate([np.asarray(cols["source_id"], np.int64), removed]), cfg, run_id)
+            if job_id is not None:
+                queue.mark_done(conn, job_id, None)
     outcome.wall_time_s = time.perf_counter() - t0
     log.info("forced photometry of product %s: %d rows, %d sources recomputed in %.2f s", product_id,
              outcome.rows_written, outcome.sources_recomputed, outcome.wall_time_s)
@@ -315,17 +397,21 @@ def queue_new_l2(conn: sa.Connection, product_ids: list[int]) -> None:
 
 
 def queue_for_skycell(conn: sa.Connection, cell: str) -> int:
-    """Catalog hook: (re-)queue forced photometry of every live L2 that covers the skycell's new live objects.
+    """Catalog hook: (re-)queue forced photometry of every live L2 that overlaps the skycell.
 
     Runs in the catalog's transaction, so light curves start (or are re-measured against the new catalog) as soon
-    as a skycell's catalog changes. Returns the number of jobs queued or re-opened.
+    as a skycell's catalog changes. Every L2 over the cell is re-opened, not only those that cover its new objects:
+    an L2 whose objects all left the catalog must still run to drop their rows. Returns the number of jobs queued
+    or re-opened.
     """
     from romanarchive.jobs import queue
+    from romanarchive.sky.footprint import spoly_literal
+    from romanarchive.sky.skycells import skycell
 
     pids = conn.execute(sa.text(
-        "SELECT p.product_id FROM products p WHERE p.level = 2 AND p.release = 'live' AND EXISTS ("
-        "SELECT 1 FROM objects o WHERE o.release = 'live' AND o.skycell = :cell AND o.pos @ p.s_region) "
-        "ORDER BY p.product_id"), {"cell": cell}).scalars().all()
+        "SELECT p.product_id FROM products p WHERE p.level = 2 AND p.release = 'live' "
+        "AND p.s_region && CAST(:poly AS spoly) ORDER BY p.product_id"),
+        {"poly": spoly_literal(skycell(cell).corners())}).scalars().all()
     return queue.requeue(conn, KIND, list(pids))
 
 
@@ -342,10 +428,16 @@ def run_all(archive: Any, config: ForcedPhotConfig | None = None, progress: bool
         total.products.append(pid)
         total.rows_written += out.rows_written
     # Indices once per source at the end, not once per image.
-    with archive.engine.begin() as conn:
+    cfg = config or ForcedPhotConfig()
+    with RunRecorder(STEP_INDICES, "all", cfg.model_dump()) as rec, archive.engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('variability'))"))
+        # Indices of objects that left the catalog go (recompute_indices only rewrites the sources it is given).
+        conn.execute(sa.text("DELETE FROM variability v WHERE NOT EXISTS (SELECT 1 FROM objects o "
+                             "WHERE o.source_id = v.source_id AND o.release = :r)"), {"r": cfg.release})
         ids = np.asarray(conn.execute(sa.text("SELECT DISTINCT source_id FROM forced_phot")).scalars().all(),
                          np.int64)
-        total.sources_recomputed = recompute_indices(conn, ids, config)
+        rec.inputs = {"products": sorted(total.products), "catalog_release": cfg.release, "n_sources": len(ids)}
+        run_id = rec.record(conn, len(ids))
+        total.sources_recomputed = recompute_indices(conn, ids, cfg, run_id)
     total.wall_time_s = time.perf_counter() - t0
     return total

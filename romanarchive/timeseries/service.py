@@ -23,7 +23,7 @@ FORMATS = {"votable": "application/x-votable+xml", "csv": "text/csv", "json": "a
            "png": "image/png"}
 #: Columns returned, in order (every forced_phot column a light curve needs).
 COLUMNS = ("source_id", "product_id", "filter", "mjd", "flux", "flux_err", "flux_ap", "flux_ap_err", "dra", "ddec",
-           "shift_snr", "flux_shifted", "flux_shifted_err", "flags")
+           "shift_snr", "flux_shifted", "flux_shifted_err", "flags", "run_id")
 #: Filter colours of the PNG plot (shortest to longest wavelength).
 _COLOURS = {"F062": "tab:purple", "F087": "tab:blue", "F106": "tab:cyan", "F129": "tab:green", "F146": "tab:olive",
             "F158": "tab:orange", "F184": "tab:red", "F213": "tab:brown"}
