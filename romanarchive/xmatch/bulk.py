@@ -9,16 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
+from romanarchive.xmatch import provenance
+from romanarchive.xmatch.healpix import ORDER
 from romanarchive.xmatch.match import Pairs, check_radius, crossmatch
 from romanarchive.xmatch.publish import check_name, match_columns, write_match_table
-from romanarchive.xmatch.sources import Positions, load_input
+from romanarchive.xmatch.sources import InputError, Positions, is_file, load_input, table_source
 
 _OUT_FORMATS = {".csv": "ascii.csv", ".ecsv": "ascii.ecsv", ".fits": "fits", ".parquet": "parquet",
                 ".vot": "votable", ".xml": "votable"}
+
+STEP = "romanarchive.xmatch.bulk"
 
 
 def parse_radius(text: str) -> float:
@@ -54,7 +59,8 @@ class XmatchResult:
 def run_xmatch(left: str, right: str, radius_deg: float, *, engine: sa.Engine | None = None,
                home: Path | None = None, nearest: bool = False, into: str | None = None, out: str | None = None,
                replace: bool = False, left_cols: tuple[str, str] | None = None,
-               right_cols: tuple[str, str] | None = None, progress: bool = False) -> XmatchResult:
+               right_cols: tuple[str, str] | None = None, progress: bool = False,
+               release: str | None = None) -> XmatchResult:
     """Cross-match LEFT with RIGHT and write the pairs.
 
     Parameters
@@ -77,6 +83,9 @@ def run_xmatch(left: str, right: str, radius_deg: float, *, engine: sa.Engine | 
         (ra, dec) column names of file inputs.
     progress
         Show a tqdm progress bar.
+    release
+        Release of the rows of tables keyed by (id, release), e.g. ``objects`` (default ``live``); an error for
+        tables without a release key.
     """
     import time
 
@@ -91,9 +100,11 @@ def run_xmatch(left: str, right: str, radius_deg: float, *, engine: sa.Engine | 
             raise ValueError(f"cannot write {out}: use one of {', '.join(_OUT_FORMATS)}")
         if Path(out).exists() and not replace:
             raise ValueError(f"{out} exists; pass --replace to overwrite it")
+    if release is not None and not any(_release_for(n, release) for n in (left, right)):
+        raise InputError(f"--release {release}: neither input is a table with a release key")
     t0 = time.perf_counter()
-    lpos, lhow = load_input(engine, home, left, left_cols)
-    rpos, rhow = load_input(engine, home, right, right_cols)
+    lpos, lhow = load_input(engine, home, left, left_cols, _release_for(left, release))
+    rpos, rhow = load_input(engine, home, right, right_cols, _release_for(right, release))
     t1 = time.perf_counter()
     bar = None
     if progress:
@@ -112,14 +123,40 @@ def run_xmatch(left: str, right: str, radius_deg: float, *, engine: sa.Engine | 
     mode = "nearest" if nearest else "all"
     if into is not None:
         assert engine is not None
+        inputs = [_input_record(engine, left, lhow, len(lpos), release),
+                  _input_record(engine, right, rhow, len(rpos), release)]
+        prov = {"step": STEP, "software": provenance.software_versions(),
+                "parameters": {"radius_arcsec": radius_deg * 3600, "mode": mode, "left_cols": left_cols,
+                               "right_cols": right_cols, "release": release, "healpix_order": ORDER},
+                "inputs": inputs,
+                "wall_time_s": time.perf_counter() - t0, "host": provenance.host()}
         write_match_table(engine, into, cols, left=lpos.label, right=rpos.label, radius_arcsec=radius_deg * 3600,
-                          mode=mode, replace=replace)
+                          mode=mode, replace=replace, provenance=prov,
+                          keys=(inputs[0]["key"], inputs[1]["key"]))
         result.written = f"xmatch.{into}"
     if out is not None:
         write_file(out, cols, lpos.label, rpos.label, radius_deg * 3600, mode)
         result.written = (result.written + " and " if result.written else "") + out
     result.seconds = {"read": t1 - t0, "match": t2 - t1, "write": time.perf_counter() - t2}
     return result
+
+
+def _release_for(name: str, release: str | None) -> str | None:
+    """``--release`` applies to the table inputs that have a release key (and must apply to at least one)."""
+    if release is None or is_file(name):
+        return None
+    return release if table_source(name).fixed else None
+
+
+def _input_record(engine: sa.Engine, name: str, how: str, n_rows: int, release: str | None) -> dict[str, Any]:
+    """Provenance of one input: a file with its sha256, or a table with its write counter and full row key."""
+    if how == "file":
+        return {"file": str(Path(name).resolve()), "sha256": provenance.file_sha256(name), "rows": n_rows,
+                "key": {"id": "row number or id column", "fixed": {}}}
+    src = table_source(name, _release_for(name, release))
+    with engine.connect() as conn:
+        rec = provenance.table_input(conn, src.sql_name, src.name)
+    return {**rec, "read": how, "rows": n_rows, "key": src.key}
 
 
 def write_file(path: str, cols: dict[str, np.ndarray], left: str, right: str, radius_arcsec: float,

@@ -78,8 +78,10 @@ def refcat_list() -> None:
 @click.option("--replace", is_flag=True, help="Overwrite an existing match table or file.")
 @click.option("--left-cols", default=None, help="RA,DEC column names of a LEFT file.")
 @click.option("--right-cols", default=None, help="RA,DEC column names of a RIGHT file.")
+@click.option("--release", default=None, help="Release of the rows of tables keyed by (id, release), such as "
+              "objects [default: live].")
 def xmatch(left: str, right: str, radius: str, mode: str, into: str | None, out: str | None, replace: bool,
-           left_cols: str | None, right_cols: str | None) -> None:
+           left_cols: str | None, right_cols: str | None, release: str | None) -> None:
     """Cross-match LEFT with RIGHT (published tables such as refcat.gaia_dr3_bright, or table files)."""
     from romanarchive.xmatch.bulk import parse_radius, run_xmatch
     from romanarchive.xmatch.sources import is_file
@@ -97,7 +99,8 @@ def xmatch(left: str, right: str, radius: str, mode: str, into: str | None, out:
     try:
         result = run_xmatch(left, right, radius_deg, engine=archive.engine if archive else None,
                             home=archive.settings.home if archive else None, nearest=mode == "nearest", into=into,
-                            out=out, replace=replace, left_cols=lc, right_cols=rc, progress=True)
+                            out=out, replace=replace, left_cols=lc, right_cols=rc, progress=True,
+                            release=release)
     except ValueError as exc:
         _fail(str(exc))
     s = result.seconds
@@ -139,22 +142,25 @@ def astrometry() -> None:
 @astrometry.command("check")
 @click.option("--release", default="live", show_default=True, help="Release of the catalog rows.")
 @click.option("--radius", default="0.5arcsec", show_default=True, help="Match radius.")
-def astrometry_check(release: str, radius: str) -> None:
-    """Match point-like objects to Gaia DR3; write residual statistics per skycell to astrometry_checks."""
+@click.option("--point-like-only", is_flag=True, help="Match only objects classified point-like.")
+def astrometry_check(release: str, radius: str, point_like_only: bool) -> None:
+    """Match catalog objects to Gaia DR3; write residual statistics per L2 and L3 image to astrometry_checks."""
     from romanarchive.xmatch.astrometry import AstrometryConfig, check_astrometry
     from romanarchive.xmatch.bulk import parse_radius
 
     archive = _archive()
     try:
-        cfg = AstrometryConfig(release=release, radius_arcsec=parse_radius(radius) * 3600)
-        rows = check_astrometry(archive.engine, archive.settings.home, cfg)
+        cfg = AstrometryConfig(release=release, radius_arcsec=parse_radius(radius) * 3600,
+                               point_like_only=point_like_only)
+        rows = check_astrometry(archive, cfg)
     except ValueError as exc:
         _fail(str(exc))
     for r in rows:
         med = "-" if r["dra_median"] is None else f"{r['dra_median']:+.1f}, {r['ddec_median']:+.1f} mas"
-        click.echo(f"{r['skycell']}: {r['n_matched']}/{r['n_objects']} matched; median residual {med}")
+        click.echo(f"product {r['product_id']} (L{r['level']} {r['filter']}): {r['n_measured']}/{r['n_matched']} "
+                   f"measured/matched of {r['n_reference']} reference stars; median residual {med}")
     if not rows:
-        click.echo(f"no point-like objects in release {release}")
+        click.echo("no live L2 or L3 images")
 
 
 COMMANDS = (refcat, xmatch, export, astrometry)

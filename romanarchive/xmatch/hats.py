@@ -21,7 +21,10 @@ _SCALAR = {"smallint": "int16", "integer": "int32", "bigint": "int64", "real": "
 
 
 def read_frame(engine: sa.Engine, name: str) -> tuple[pd.DataFrame, str, str]:
-    """A published table's scalar and text columns as a DataFrame, with its RA and Dec column names."""
+    """A published table's scalar and text columns as a DataFrame, with its RA and Dec column names.
+
+    Rows of a table keyed by (id, release) are those of the live release, as in ``romanarchive xmatch``.
+    """
     from romanarchive.tap import schema
 
     src = table_source(name)
@@ -31,7 +34,7 @@ def read_frame(engine: sa.Engine, name: str) -> tuple[pd.DataFrame, str, str]:
     select = ", ".join(f'"{c.name}"' for c in cols)
     order = f' ORDER BY "{src.hpx}"' if src.hpx else ""
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(f'SELECT {select} FROM {entry.sql_name}{order}')).all()
+        rows = conn.execute(sa.text(f'SELECT {select} FROM {entry.sql_name} WHERE {src.where()}{order}')).all()
     data = {}
     for i, c in enumerate(cols):
         values = [r[i] for r in rows]

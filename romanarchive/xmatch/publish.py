@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -61,15 +61,27 @@ def _spec(name: str, description: str) -> TableSpec:
 
 
 def write_match_table(engine: sa.Engine, name: str, columns: dict[str, np.ndarray], *, left: str, right: str,
-                      radius_arcsec: float, mode: str, replace: bool = False) -> int:
+                      radius_arcsec: float, mode: str, replace: bool = False,
+                      provenance: dict[str, Any] | None = None,
+                      keys: tuple[dict[str, Any], dict[str, Any]] | None = None) -> int:
     """Create ``xmatch.<name>``, fill it with binary COPY, register and publish it, in one transaction.
+
+    ``provenance`` fills the registry row's provenance columns (step, software, parameters, inputs, wall_time_s,
+    host); without it the step is recorded with empty parameters and inputs. ``keys`` gives the full row key of
+    each side (``left_id``/``right_id`` plus fixed key columns such as ``release``), stored as ``left_key`` and
+    ``right_key``.
 
     Returns
     -------
     int
         Rows written.
     """
+    from romanarchive.db.tables import metadata
     from romanarchive.tap import schema as tap_schema
+    from romanarchive.xmatch import provenance as prov_mod
+
+    prov = {"step": "romanarchive.xmatch.publish", "software": prov_mod.software_versions(), "parameters": {},
+            "inputs": [], "wall_time_s": 0.0, "host": prov_mod.host(), **(provenance or {})}
 
     check_name(name)
     description = (f"Cross-match of {left} (left) with {right} (right): {mode} pairs within {radius_arcsec:g} "
@@ -88,10 +100,11 @@ def write_match_table(engine: sa.Engine, name: str, columns: dict[str, np.ndarra
         raw = conn.connection.driver_connection
         assert raw is not None
         n = copy_arrays(raw, f"{SCHEMA}.{name}", columns) if len(columns["left_id"]) else 0  # type: ignore[arg-type]
-        conn.execute(sa.text("INSERT INTO xmatch_tables (name, description, left_source, right_source, "
-                             "radius_arcsec, mode, n_pairs) VALUES (:n, :d, :l, :r, :rad, :m, :np)"),
-                     {"n": name, "d": description, "l": left, "r": right, "rad": radius_arcsec, "m": mode,
-                      "np": int(len(columns["left_id"]))})
+        registry = metadata.tables["xmatch_tables"]
+        conn.execute(registry.insert().values(
+            name=name, description=description, left_source=left, right_source=right, radius_arcsec=radius_arcsec,
+            mode=mode, n_pairs=int(len(columns["left_id"])), left_key=(keys or ({}, {}))[0],
+            right_key=(keys or ({}, {}))[1], **prov))
         tap_schema.bump_generation(conn)
         tap_schema.load_dynamic(conn)
         tap_schema.refresh_tap_schema(conn)

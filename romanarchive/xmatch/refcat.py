@@ -38,10 +38,9 @@ def read_gaia_dr3_bright() -> Columns:
         "ra": stars["ra"].astype(np.float64),
         "dec": stars["dec"].astype(np.float64),
         "phot_g_mean_mag": stars["g"].astype(np.float32),
-        # The package's fields 5 and 6 (documented there as pmra, pmdec) hold BP and RP magnitudes (Barnard's
-        # star: 9.79, 6.96, as in DR3), with 0 for none.
-        "phot_bp_mean_mag": _none_if_zero(stars["pmra"]),
-        "phot_rp_mean_mag": _none_if_zero(stars["pmdec"]),
+        # The package's fields 5 and 6 hold BP and RP magnitudes (Barnard's star: 9.79, 6.96, as in DR3), 0 for none.
+        "phot_bp_mean_mag": _none_if_zero(stars["bp"]),
+        "phot_rp_mean_mag": _none_if_zero(stars["rp"]),
         "ref_epoch": np.full(len(stars), 2016.0),
     }
 

@@ -160,10 +160,25 @@ class TableSource:
     id: str | None
     hpx: str | None
     is_view: bool
+    fixed: tuple[tuple[str, str], ...] = ()  # key columns held fixed (e.g. release = 'live') and their values
+
+    @property
+    def key(self) -> dict[str, Any]:
+        """The full primary key of a row: the id column plus the fixed key columns and their values."""
+        return {"id": self.id, "fixed": dict(self.fixed)}
+
+    def where(self) -> str:
+        """SQL condition selecting the rows of the fixed key values (TRUE when none)."""
+        return " AND ".join(f"{_q(c)} = '{v.replace(chr(39), chr(39) * 2)}'" for c, v in self.fixed) or "TRUE"
 
 
-def table_source(name: str) -> TableSource:
-    """Resolve a published table name; raise `InputError` when unknown or without positions."""
+def table_source(name: str, release: str | None = None) -> TableSource:
+    """Resolve a published table name; raise `InputError` when unknown or without positions.
+
+    A row's id is the table's integer primary-key column. When the key has more columns, an integer alone does not
+    name a row: a ``release`` key column is held fixed (``release``, default ``'live'``), so that ids are unique
+    among the rows read and the match records the full key; any other extra key column is refused.
+    """
     from romanarchive.tap import schema
 
     entry = schema.find(name)
@@ -184,10 +199,21 @@ def table_source(name: str) -> TableSource:
         ra, dec = _pick(numeric, ucds, "pos.eq.ra", _RA_NAMES), _pick(numeric, ucds, "pos.eq.dec", _DEC_NAMES)  # type: ignore[assignment]
         if ra is None or dec is None:
             raise InputError(f"table {entry.name} has no RA/Dec columns")
-    keys = [c.name for c in entry.columns if c.primary_key and c.type in ("bigint", "integer", "smallint")]
+    pk = [c for c in entry.columns if c.primary_key]
+    keys = [c.name for c in pk if c.type in ("bigint", "integer", "smallint")]
+    fixed: list[tuple[str, str]] = []
+    for c in pk:
+        if keys and c.name == keys[0]:
+            continue
+        if c.name != "release":
+            raise InputError(f"table {entry.name} has the composite key ({', '.join(x.name for x in pk)}): only a "
+                             "release key column can be held fixed")
+        fixed.append(("release", release or "live"))
+    if release is not None and not fixed:
+        raise InputError(f"--release {release}: table {entry.name} has no release key column")
     hpx = "hpx" if "hpx" in cols and cols["hpx"].type == "bigint" else None
     return TableSource(entry.name, entry.sql_name, ra, dec, keys[0] if keys else None, hpx,
-                       entry.table_type == "view")
+                       entry.table_type == "view", tuple(fixed))
 
 
 def _q(name: str) -> str:
@@ -235,8 +261,9 @@ def _track(conn: sa.Connection, sql_name: str) -> None:
 
 
 def cache_path(home: Path, src: TableSource) -> Path:
-    """Where a table's cached copy lives."""
-    return home / "xmatch" / "cache" / f"{re.sub(r'[^A-Za-z0-9_.]', '_', src.sql_name)}.parquet"
+    """Where a table's cached copy lives (one per fixed key value, e.g. per release)."""
+    fixed = "".join(f"@{c}={v}" for c, v in src.fixed)
+    return home / "xmatch" / "cache" / f"{re.sub(r'[^A-Za-z0-9_.@=-]', '_', src.sql_name + fixed)}.parquet"
 
 
 def _cached_state(path: Path) -> dict[str, str] | None:
@@ -250,7 +277,7 @@ def _cached_state(path: Path) -> dict[str, str] | None:
     return dict(json.loads(meta[_META]))
 
 
-def read_table(engine: sa.Engine, home: Path, name: str) -> tuple[Positions, str]:
+def read_table(engine: sa.Engine, home: Path, name: str, release: str | None = None) -> tuple[Positions, str]:
     """Positions of a published table, from its cached copy when current, else read with binary COPY and cached.
 
     Returns
@@ -260,11 +287,11 @@ def read_table(engine: sa.Engine, home: Path, name: str) -> tuple[Positions, str
     """
     import json
 
-    src = table_source(name)
+    src = table_source(name, release)
     key = src.id or "0"
     select = (f"SELECT {'CAST(' + _q(src.id) + ' AS bigint)' if src.id else '0::bigint'}, "
               f"CAST({_q(src.ra)} AS float8), CAST({_q(src.dec)} AS float8) FROM {_q(src.sql_name)} "
-              f"WHERE {_q(src.ra)} IS NOT NULL AND {_q(src.dec)} IS NOT NULL")
+              f"WHERE {_q(src.ra)} IS NOT NULL AND {_q(src.dec)} IS NOT NULL AND {src.where()}")
     path = cache_path(home, src)
     if not src.is_view:
         with engine.begin() as conn:
@@ -303,7 +330,7 @@ def read_table(engine: sa.Engine, home: Path, name: str) -> tuple[Positions, str
 
 
 def load_input(engine: sa.Engine | None, home: Path | None, name: str,
-               columns: tuple[str, str] | None = None) -> tuple[Positions, str]:
+               columns: tuple[str, str] | None = None, release: str | None = None) -> tuple[Positions, str]:
     """A LEFT/RIGHT argument: a file, else a published table (needs the archive)."""
     if is_file(name):
         return read_file(name, columns), "file"
@@ -311,7 +338,7 @@ def load_input(engine: sa.Engine | None, home: Path | None, name: str,
         raise InputError(f"{name}: not a file, and no archive to find the table in")
     if columns:
         raise InputError("--left-cols/--right-cols apply to files only: tables use their registered positions")
-    return read_table(engine, home, name)
+    return read_table(engine, home, name, release)
 
 
 __all__ = ["ORDER", "FILE_SUFFIXES", "InputError", "Positions", "load_input", "read_file", "read_table"]
