@@ -277,6 +277,29 @@ def test_publish_catalog_versions_registry_obscore_tap(l5archive: Archive, token
 
 
 @pytest.mark.db
+def test_unchanged_data_file_is_stored_once(l5archive: Archive, token: str, tmp_path: Path) -> None:
+    """A new version with the same data file and a changed declaration reuses the stored data file."""
+    cols = mc.columns(n=40, seed=11)
+    decl = mc.declaration("same_data")
+    files1 = mc.catalog(tmp_path / "v1", decl, cols)
+    status, body1 = _submit(l5archive, token, files1)
+    assert status == 201, body1
+    before = trace(l5archive)
+    decl["table"]["description"] = "Second version: new description, same rows"
+    files2 = mc.catalog(tmp_path / "v2", decl, cols, name="renamed.parquet")  # same content under another name
+    assert files2[0].read_bytes() == files1[0].read_bytes()
+    status, body2 = _submit(l5archive, token, files2)
+    assert status == 201 and body2["version"] == 2, body2
+    after = trace(l5archive)
+    assert len(after["objects"]) == len(before["objects"]) + 1  # the new sidecar only
+    assert after["files"] == before["files"] + 1
+    with l5archive.engine.connect() as conn:
+        data_files = conn.execute(sa.text("SELECT file_ids->0 FROM level5_versions WHERE name = 'same_data' "
+                                          "ORDER BY version")).scalars().all()
+    assert len(data_files) == 2 and data_files[0] == data_files[1]
+
+
+@pytest.mark.db
 def test_publish_asdf_product(l5archive: Archive, token: str, corpus: dict[str, list[Path]]) -> None:
     status, body = _submit(l5archive, token, corpus["valid_asdf"])
     assert status == 201, body

@@ -142,6 +142,9 @@ class EmbeddedCluster:
                 f"unix_socket_directories = '{self.pgdata}'\n"
                 "shared_buffers = 512MB\nwork_mem = 64MB\nmaintenance_work_mem = 512MB\n"
                 "max_connections = 200\nfsync = on\nsynchronous_commit = off\n"
+                # A single-machine archive streams no WAL to replicas: with minimal WAL a table created and loaded
+                # in one transaction (catalog loads, Level 5 publication) is written once and synced at commit.
+                "wal_level = minimal\nmax_wal_senders = 0\n"
             )
 
     def start(self, timeout: float = 60.0) -> None:

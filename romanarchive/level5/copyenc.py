@@ -64,7 +64,7 @@ def encode_rows(columns: Mapping[str, pa.Array]) -> bytes:
 
 
 def copy_columns(conn: psycopg.Connection, table: str, columns: Mapping[str, pa.Array],
-                 chunk_rows: int = 100_000) -> int:
+                 chunk_rows: int = 25_000, freeze: bool = False) -> int:
     """Load Arrow columns into ``table`` with one binary COPY (the caller commits).
 
     Chunks are encoded (`romanarchive.db.bulk.encode_binary_copy` when fixed-width and NULL-free, else
@@ -79,7 +79,11 @@ def copy_columns(conn: psycopg.Connection, table: str, columns: Mapping[str, pa.
     columns
         Column name -> Arrow array of int16/32/64, float32/64, bool or string, NULLs allowed.
     chunk_rows
-        Rows per encoded piece (bounds memory).
+        Rows per encoded piece (bounds memory; pieces of about a megabyte stay in cache and start the stream
+        sooner: 25k rows load 1M 10-column rows ~10% faster than 100k).
+    freeze
+        ``COPY ... FREEZE``: load the rows already frozen (only for a table created in this transaction), so no
+        later reader or vacuum rewrites every page to set hint bits.
 
     Returns
     -------
@@ -89,8 +93,9 @@ def copy_columns(conn: psycopg.Connection, table: str, columns: Mapping[str, pa.
     arrays = list(columns.values())
     fixed = all(a.null_count == 0 and a.type in _WIRE for a in arrays)
     names = list(columns)
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
-        sql.Identifier(*table.split(".")), sql.SQL(", ").join(sql.Identifier(c) for c in names))
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary{})").format(
+        sql.Identifier(*table.split(".")), sql.SQL(", ").join(sql.Identifier(c) for c in names),
+        sql.SQL(", FREEZE" if freeze else ""))
     n = len(arrays[0])
     with conn.cursor() as cur, cur.copy(stmt, writer=QueuedLibpqWriter(cur)) as cp:
         for start in range(0, n, chunk_rows):
