@@ -370,3 +370,53 @@ def test_tap_cone_query_and_scs_on_objects(catalogued: Archive) -> None:
                        .tolist()) == expected
     finally:
         scs.configure(previous.table, previous.id_column, previous.ra_column, previous.dec_column)
+
+
+def test_parallel_deblend_and_object_measurement_equal_serial(synthetic: tuple[object, object]) -> None:
+    from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources
+
+    from romanarchive.catalog.deblend import deblend_parallel
+    from romanarchive.catalog.objects import ObjectInputs, measure_objects, measure_objects_parallel
+
+    f158, f087 = synthetic
+    data = [np.asarray(im.data, float) for im in (f158, f087)]  # type: ignore[attr-defined]
+    err = [np.asarray(im.err, float) for im in (f158, f087)]  # type: ignore[attr-defined]
+    mask = np.zeros(data[0].shape, bool)
+    segm0 = detect_sources(data[0], 3 * err[0], 5)
+    assert segm0 is not None
+    serial = deblend_sources(data[0], segm0, 5, labels=segm0.labels, progress_bar=False)
+    par = deblend_parallel(data[0], segm0, segm0.labels, 2, 5, 32, 0.001, min_labels=0)
+    assert serial.n_labels > segm0.n_labels  # something was split
+    assert (par.data == serial.data).all()
+    det = SourceCatalog(data[0], par, error=err[0], mask=mask, local_bkg_width=12)
+    inp = ObjectInputs(det, par, data, err, [mask, mask], data, err, data[0], err[0], mask, 3.0, 1.5, 4.0, 12)
+    one = measure_objects(inp, np.arange(par.n_labels))
+    two = measure_objects_parallel(inp, 2, min_objects=0)
+    assert one.keys() == two.keys() and "lb1" in one
+    for key in one:
+        np.testing.assert_array_equal(one[key], two[key], err_msg=key)
+
+
+@pytest.mark.db
+def test_load_copies_pos_nulls_text_in_source_id_order(archive: Archive) -> None:
+    from romanarchive.catalog.load import replace_skycell
+
+    ra = np.array([10.0, 359.99999999, 150.5, 0.0, 220.25])
+    dec = np.array([-30.0, 1.0, 2.5, 90.0, -89.5])
+    det_snr = np.array([5.0, np.nan, 7.0, 8.0, np.nan])
+    with archive.engine.begin() as conn:
+        ids = replace_skycell(conn, "cellA", {"ra": ra, "dec": dec, "det_snr": det_snr,
+                                              "point_like": np.array([True, False, True, False, True])})
+    with archive.engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT source_id, release, skycell, det_snr, pos = spoint(radians(ra), radians(dec)) AS same, "
+            "degrees(long(pos)) AS lng, degrees(lat(pos)) AS lat FROM objects ORDER BY ctid")).all()
+    assert [r.source_id for r in rows] == sorted(ids.tolist())  # written in HEALPix (source_id) order
+    by_id = {r.source_id: r for r in rows}
+    for i, sid in enumerate(ids.tolist()):
+        r = by_id[sid]
+        assert (r.release, r.skycell, r.same) == ("live", "cellA", True)
+        assert (r.det_snr is None) == bool(np.isnan(det_snr[i]))
+        assert abs(r.lat - dec[i]) < 1e-9
+        if abs(dec[i]) < 90:
+            assert abs((r.lng - ra[i] + 180) % 360 - 180) < 1e-8

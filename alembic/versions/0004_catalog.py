@@ -18,6 +18,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # pgsphere's spoint has no binary I/O, and PostgreSQL's binary COPY needs it for every column of the target
+    # table. spoint is two float8 (lng, lat in radians) laid out as the built-in point, so point's binary
+    # functions serve it; the objects catalog is then binary-COPied straight into its table.
+    op.execute("CREATE OR REPLACE FUNCTION spoint_recv(internal) RETURNS spoint AS 'point_recv' "
+               "LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE")
+    op.execute("CREATE OR REPLACE FUNCTION spoint_send(spoint) RETURNS bytea AS 'point_send' "
+               "LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE")
+    op.execute("ALTER TYPE spoint SET (RECEIVE = spoint_recv, SEND = spoint_send)")
     # Jobs on no single product (a skycell and filter to co-add, a catalog to build) name their target.
     op.add_column('jobs', sa.Column('target', sa.String(length=128), nullable=True,
                                     comment='What a job on no single product works on, e.g. a skycell and filter'))
@@ -215,3 +223,6 @@ def downgrade() -> None:
     op.drop_index('ix_jobs_target', table_name='jobs')
     op.drop_column('jobs', 'params')
     op.drop_column('jobs', 'target')
+    op.execute("ALTER TYPE spoint SET (RECEIVE = NONE, SEND = NONE)")
+    op.execute("DROP FUNCTION IF EXISTS spoint_send(spoint)")
+    op.execute("DROP FUNCTION IF EXISTS spoint_recv(internal)")

@@ -26,4 +26,5 @@ class CatalogConfig(BaseModel):
     class_tolerance: float = Field(default=0.06, ge=0, description="How far below the PSF's concentration a point "
                                    "source may lie (plus twice its noise)")
     class_min_snr: float = Field(default=5.0, ge=0, description="Below this detection S/N nothing is point-like")
+    n_workers: int = Field(default=2, ge=1, description="Processes measuring objects (forked; 1: in-process)")
     sca: int = Field(default=1, ge=1, le=18, description="Detector whose galsim.roman PSF models the bands")

@@ -1,10 +1,10 @@
 """Load a skycell's catalog into ``objects``: HEALPix indices, stable ids, binary COPY, atomic replacement.
 
-pgsphere has no binary I/O for ``spoint`` and binary COPY has no text constants, so the numeric columns are
-COPied (binary) into a temporary staging table and moved with one ``INSERT ... SELECT`` that adds ``pos``,
-``release`` and ``skycell``, turns NaN into NULL and writes rows in ``source_id`` (= HEALPix) order. The caller's
-transaction holds the delete of the skycell's previous live rows and the insert, so readers see the old or the new
-catalog, never a mix.
+The rows go straight into ``objects`` with one binary COPY (:func:`romanarchive.db.bulk.copy_arrays`), sorted by
+``source_id`` (= HEALPix order) in numpy first: ``pos`` is sent in spoint's binary form (migration 0004 gives
+pgsphere's type the built-in point's binary I/O), ``release`` and ``skycell`` as text, NaN measurements as NULL.
+The caller's transaction holds the delete of the skycell's previous live rows and the COPY, so readers see the old
+or the new catalog, never a mix.
 """
 
 from __future__ import annotations
@@ -22,40 +22,50 @@ from romanarchive.sky.footprint import healpix29
 _SQL_TYPE = {"double": ("double precision", np.float64), "real": ("real", np.float32),
              "integer": ("integer", np.int32), "smallint": ("smallint", np.int16), "bigint": ("bigint", np.int64),
              "boolean": ("boolean", np.bool_)}
-_ADDED = {"pos", "release", "skycell"}  # filled by the INSERT ... SELECT, not COPied
+_TEXT = {"release", "skycell"}  # constant per load, sent as text
+_NOT_NULL_FLOATS = {"ra", "dec"}
 
 
 def numeric_columns(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The objects columns present in ``columns``, cast to their wire dtypes, in table order."""
+    """The objects columns present in ``columns``, cast to their wire dtypes, in table order.
+
+    NaN in nullable double columns becomes a masked (NULL) cell; ``pos`` and the text columns are not included.
+    """
     out: dict[str, np.ndarray] = {}
     for c in OBJECTS.columns:
-        if c.name in columns and c.name not in _ADDED:
+        if c.name in columns and c.name not in _TEXT and c.name != "pos":
             dtype = _SQL_TYPE[c.type][1]
             arr = np.asarray(columns[c.name])
             if np.issubdtype(dtype, np.integer) and arr.dtype.kind == "f":
                 arr = np.nan_to_num(arr, nan=-1)
-            out[c.name] = np.ascontiguousarray(arr, dtype=dtype)
+            arr = np.ascontiguousarray(arr, dtype=dtype)
+            if dtype == np.float64 and c.name not in _NOT_NULL_FLOATS:
+                nan = np.isnan(arr)
+                if nan.any():
+                    arr = np.ma.MaskedArray(arr, mask=nan)
+            out[c.name] = arr
     return out
 
 
-def _stage(conn: sa.Connection, names: list[str]) -> None:
-    cols = ", ".join(f'"{n}" {_SQL_TYPE[OBJECTS.column(n).type][0]}' for n in names)
-    conn.execute(sa.text(f"CREATE TEMP TABLE _objects_stage ({cols}) ON COMMIT DROP"))
+def spoint_wire(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """pgsphere points of (ra, dec) in degrees, in spoint's binary COPY form (two big-endian float8, radians),
+    normalised as pgsphere's own input does (lng in [0, 2 pi), lng = 0 at the poles)."""
+    lng = np.radians(np.asarray(ra, dtype=float) % 360.0)
+    lng[lng >= 2 * np.pi] -= 2 * np.pi
+    lat = np.radians(np.asarray(dec, dtype=float))
+    lng[np.abs(lat) >= np.pi / 2] = 0.0
+    wire = np.empty(len(lng), dtype=[("lng", ">f8"), ("lat", ">f8")])
+    wire["lng"], wire["lat"] = lng, lat
+    return wire.view("V16")
 
 
-def insert_staged(conn: sa.Connection, names: list[str], skycell: str, release: str) -> int:
-    """Move the staging table into ``objects`` in source_id order; returns rows inserted."""
-    def expr(n: str) -> str:
-        return f"NULLIF(\"{n}\", 'NaN')" if OBJECTS.column(n).type == "double" and n not in ("ra", "dec") else f'"{n}"'
-
-    target = ", ".join(f'"{n}"' for n in names)
-    select = ", ".join(expr(n) for n in names)
-    res = conn.execute(sa.text(
-        f"INSERT INTO objects ({target}, pos, release, skycell) SELECT {select}, "
-        f"spoint(radians(ra), radians(dec)), :release, :skycell FROM _objects_stage ORDER BY source_id"
-    ), {"release": release, "skycell": skycell})
-    conn.execute(sa.text("DROP TABLE _objects_stage"))
-    return int(res.rowcount)
+def copy_rows(dbapi_conn: object, table: str, data: Mapping[str, np.ndarray], skycell: str, release: str) -> int:
+    """Binary-COPY wire-typed ``data`` (from :func:`numeric_columns`) plus ``pos`` and the text columns."""
+    n = len(data["ra"])
+    extra = {"pos": spoint_wire(np.asarray(data["ra"]), np.asarray(data["dec"])),
+             "release": np.full(n, release.encode(), dtype=f"S{max(1, len(release.encode()))}"),
+             "skycell": np.full(n, skycell.encode(), dtype=f"S{max(1, len(skycell.encode()))}")}
+    return copy_arrays(dbapi_conn, table, {**data, **extra})  # type: ignore[arg-type]
 
 
 def replace_skycell(conn: sa.Connection, skycell: str, columns: Mapping[str, np.ndarray],
@@ -99,9 +109,10 @@ def replace_skycell(conn: sa.Connection, skycell: str, columns: Mapping[str, np.
                             np.array([r.ra for r in prev]), np.array([r.dec for r in prev]), taken)
     conn.execute(sa.text("DELETE FROM objects WHERE release = :r AND skycell = :s"), {"r": release, "s": skycell})
     if len(ids):
-        data = numeric_columns({**columns, "source_id": ids, "hpx": hpx})
-        names = list(data)
-        _stage(conn, names)
-        copy_arrays(conn.connection.driver_connection, "_objects_stage", data)  # type: ignore[arg-type]
-        insert_staged(conn, names, skycell, release)
+        # A lost last commit after a crash is rebuilt by re-running the job; no need to wait for the WAL flush.
+        conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
+        order = np.argsort(ids, kind="stable")
+        data = numeric_columns({**{k: np.asarray(v)[order] for k, v in columns.items()}, "source_id": ids[order],
+                                "hpx": hpx[order]})
+        copy_rows(conn.connection.driver_connection, "objects", data, skycell, release)
     return ids

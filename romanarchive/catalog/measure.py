@@ -14,18 +14,23 @@ matching, classification and photo-z):
 6. star/galaxy class from the concentration of the PSF-matched combined image against the reference PSF's;
 7. photometric redshifts from the PSF-matched fluxes (:mod:`romanarchive.catalog.photoz`).
 
-Images are in surface brightness (MJy/sr, the L2/L3 unit); fluxes come out in nJy.
+Images are in surface brightness (MJy/sr, the L2/L3 unit); fluxes come out in nJy. Deblending (3) and the
+per-object measurements (4-6) are split over ``n_workers`` forked processes (:mod:`romanarchive.catalog.deblend`,
+:mod:`romanarchive.catalog.objects`), with results identical to one process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from romanarchive.catalog.config import CatalogConfig
+from romanarchive.catalog.deblend import deblend_parallel
+from romanarchive.catalog.objects import ObjectInputs, measure_objects_parallel
 from romanarchive.catalog.photoz import fit_photoz
 from romanarchive.catalog.psf import concentration_of, matching_kernel, psf_image, second_moment_width
 
@@ -75,6 +80,20 @@ def _fftconvolve(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     from scipy.signal import fftconvolve
 
     return np.asarray(fftconvolve(img, kernel, mode="same"))
+
+
+def _convolve_small(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``_fftconvolve`` for a small kernel: two 1-D passes when it is separable (a Gaussian is), else FFT."""
+    from scipy.ndimage import convolve1d
+
+    u, s, vt = np.linalg.svd(kernel)
+    if s.size > 1 and s[1] > 1e-12 * s[0]:
+        return _fftconvolve(img, kernel)
+    col, row = u[:, 0] * np.sqrt(s[0]), vt[0] * np.sqrt(s[0])
+    if col.sum() < 0:
+        col, row = -col, -row
+    out = convolve1d(np.asarray(img, dtype=float), col, axis=0, mode="constant", cval=0.0)
+    return np.asarray(convolve1d(out, row, axis=1, mode="constant", cval=0.0))
 
 
 def pixel_scale(wcs: Any, shape: tuple[int, int]) -> float:
@@ -145,7 +164,7 @@ def measure(images: Sequence[BandImage], wcs: Any, config: CatalogConfig | None 
     CatalogResult
         Columns named as the ``objects`` table's (ra, dec, point_like and the measurements) and the segmentation.
     """
-    from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources, make_2dgaussian_kernel
+    from photutils.segmentation import SourceCatalog, detect_sources, make_2dgaussian_kernel
 
     cfg = config or CatalogConfig()
     if wcs is None:
@@ -185,17 +204,22 @@ def measure(images: Sequence[BandImage], wcs: Any, config: CatalogConfig | None 
     fwhm_px = cfg.kernel_fwhm_arcsec / scale
     size = int(2 * np.ceil(1.5 * fwhm_px) + 1)
     kernel = make_2dgaussian_kernel(fwhm_px, size=max(size, 3)).array
-    conv = _fftconvolve(det, kernel)
-    conv_err = np.sqrt(np.clip(_fftconvolve(det_err**2, kernel**2), 0, None))
-    noise_scale = _noise_scale(conv, conv_err, mask_all)
-    threshold = np.where(mask_all, np.inf, cfg.snr_threshold * noise_scale * conv_err)
-    segm0 = detect_sources(conv, threshold, cfg.n_pixels, mask=mask_all)
+    # scipy.ndimage releases the GIL: the error image's filtering and the peak map run beside the main thread.
+    with ThreadPoolExecutor(max(1, min(2, cfg.n_workers))) as pool:
+        conv_err_f = pool.submit(lambda: np.sqrt(np.clip(_convolve_small(det_err**2, kernel**2), 0, None)))
+        conv = _convolve_small(det, kernel)
+        peaks_f = pool.submit(_local_maxima, conv)
+        conv_err = conv_err_f.result()
+        noise_scale = _noise_scale(conv, conv_err, mask_all)
+        threshold = np.where(mask_all, np.inf, cfg.snr_threshold * noise_scale * conv_err)
+        segm0 = detect_sources(conv, threshold, cfg.n_pixels, mask=mask_all)
+        peaks = peaks_f.result()
     if segm0 is None:
         return _empty(bands, shape, bands[iref], scale)
-    multi = _multi_peak_labels(conv, segm0.data)
+    multi = _multi_peak_labels(peaks, segm0.data)
     if len(multi):
-        segm = deblend_sources(conv, segm0, cfg.n_pixels, labels=multi, n_levels=cfg.deblend_levels,
-                               contrast=cfg.deblend_contrast, progress_bar=False)
+        segm = deblend_parallel(conv, segm0, multi, cfg.n_workers, cfg.n_pixels, cfg.deblend_levels,
+                                cfg.deblend_contrast)
     else:
         segm = segm0.copy()
 
@@ -217,27 +241,30 @@ def measure(images: Sequence[BandImage], wcs: Any, config: CatalogConfig | None 
 
     ra, dec = (np.asarray(v, dtype=float) for v in wcs.pixel_to_world_values(x, y))
     cols["ra"], cols["dec"] = ra % 360.0, dec
-    seg_flux = np.asarray(det_cat.segment_flux, float)
-    seg_err = np.asarray(det_cat.segment_flux_err, float)
+    # Per-object measurements (shapes; per band photometry with the detection's segmentation and centroids).
+    r_ap = cfg.aperture_radius_arcsec / scale
+    r1, r2 = cfg.concentration_radii_px
+    comb_m, comb_m_err = (matched[0], matched_err[0]) if len(matched) == 1 else combine(matched, matched_err)
+    m = measure_objects_parallel(ObjectInputs(det_cat, segm, subs, errs, masks, matched, matched_err, comb_m,
+                                              comb_m_err, mask_all, r_ap, r1, r2, cfg.local_bkg_width_px),
+                                 cfg.n_workers)
+    seg_flux, seg_err = m["seg_flux"], m["seg_err"]
     snr = np.where(seg_err > 0, seg_flux / np.where(seg_err > 0, seg_err, 1.0), 0.0)
-    a = _values(det_cat.semimajor_axis)
-    b_axis = _values(det_cat.semiminor_axis)
-    theta = np.radians(np.asarray(getattr(det_cat.orientation, "value", det_cat.orientation), float))
+    a, b_axis = m["a"], m["b"]
+    theta = np.radians(m["theta"])
     pos_err_mas = a * scale * 1000.0 / np.maximum(snr, 1.0)
     cols.update(
         ra_err=pos_err_mas, dec_err=pos_err_mas.copy(), x_det=x, y_det=y, segment_id=labels.astype(np.int32),
-        det_snr=snr, area=np.asarray(getattr(det_cat.area, "value", det_cat.area), float) * scale**2,
-        semimajor_sigma=a * scale, semiminor_sigma=b_axis * scale,
-        ellipticity=np.asarray(getattr(det_cat.ellipticity, "value", det_cat.ellipticity), float),
-        position_angle=_position_angle(wcs, x, y, theta, ra, dec),
-        r_half=np.asarray(getattr(r := det_cat.flux_radius(0.5), "value", r), float) * scale,
+        det_snr=snr, area=m["area"] * scale**2, semimajor_sigma=a * scale, semiminor_sigma=b_axis * scale,
+        ellipticity=m["ellipticity"], position_angle=_position_angle(wcs, x, y, theta, ra, dec),
+        r_half=m["r_half"] * scale,
     )
 
     # Deblended children and edge/masked-touching segments.
-    from scipy.ndimage import maximum as label_maximum
-
+    # Each child lies inside one parent segment, so any of its pixels names the parent.
     parent = np.zeros(segm.max_label + 1, dtype=np.int64)
-    parent[labels] = np.asarray(label_maximum(segm0.data, labels=segm.data, index=labels), dtype=np.int64)
+    inside = segm.data > 0
+    parent[segm.data[inside]] = segm0.data[inside]
     n_children = np.bincount(parent[1:], minlength=segm0.max_label + 1)
     flags = np.where(n_children[parent[labels]] > 1, FLAG_DEBLENDED, 0)
     edge = np.zeros(segm.max_label + 1, dtype=bool)
@@ -246,38 +273,27 @@ def measure(images: Sequence[BandImage], wcs: Any, config: CatalogConfig | None 
     edge[np.unique(segm.data[(border | _dilate(mask_all)) & (segm.data > 0)])] = True
     flags = flags | np.where(edge[labels], FLAG_EDGE, 0)
 
-    # Per-band photometry with the detection's segmentation and centroids.
-    r_ap = cfg.aperture_radius_arcsec / scale
     to_njy = (np.radians(scale / 3600.0) ** 2) * NJY_PER_MJY  # MJy/sr * pixels -> nJy
     psfm_flux = np.full((n, len(bands)), np.nan)
     psfm_err = np.full((n, len(bands)), np.nan)
     n_bands = np.zeros(n, dtype=np.int16)
     for i, band in enumerate(bands):
-        cat = SourceCatalog(subs[i], segm, error=errs[i], mask=masks[i], local_bkg_width=cfg.local_bkg_width_px,
-                            detection_catalog=det_cat)
-        f, fe = (np.asarray(v, float) * to_njy for v in cat.circular_photometry(r_ap))
-        # Colours use the global background only: the local annulus is measured once, at the native PSF.
-        catm = SourceCatalog(matched[i], segm, error=matched_err[i], mask=masks[i], detection_catalog=det_cat)
-        fm, fme = (np.asarray(v, float) * to_njy for v in catm.circular_photometry(r_ap))
+        f, fe, fm, fme = (m[f"{k}{i}"] * to_njy for k in ("f", "fe", "fm", "fme"))
         key = band.lower()
-        cols[f"{key}_flux_kron"] = np.asarray(getattr(k := cat.kron_flux, "value", k), float) * to_njy
-        cols[f"{key}_flux_kron_err"] = np.asarray(getattr(k := cat.kron_flux_err, "value", k), float) * to_njy
+        cols[f"{key}_flux_kron"] = m[f"kron{i}"] * to_njy
+        cols[f"{key}_flux_kron_err"] = m[f"krone{i}"] * to_njy
         cols[f"{key}_flux_ap"], cols[f"{key}_flux_ap_err"] = f, fe
         cols[f"{key}_flux_psfm"], cols[f"{key}_flux_psfm_err"] = fm, fme
         with np.errstate(divide="ignore", invalid="ignore"):
             cols[f"{key}_mag_ap"] = np.where(f > 0, AB_ZP_NJY - 2.5 * np.log10(f), np.nan)
             cols[f"{key}_mag_ap_err"] = np.where(f > 0, 2.5 / np.log(10) * fe / f, np.nan)
-        cols[f"{key}_bkg_local"] = np.asarray(getattr(lb := cat.local_background, "value", lb), float)
+        cols[f"{key}_bkg_local"] = m[f"lb{i}"]
         psfm_flux[:, i], psfm_err[:, i] = fm, fme
         n_bands += np.isfinite(f).astype(np.int16)
     flags = flags | np.where(n_bands < len(bands), FLAG_MISSING_BAND, 0)
 
     # Star/galaxy: concentration of the PSF-matched combined image against the reference PSF's.
-    comb_m, comb_m_err = (matched[0], matched_err[0]) if len(matched) == 1 else combine(matched, matched_err)
-    ccat = SourceCatalog(comb_m, segm, error=comb_m_err, mask=mask_all, detection_catalog=det_cat)
-    r1, r2 = cfg.concentration_radii_px
-    f1, e1 = (np.asarray(v, float) for v in ccat.circular_photometry(r1))
-    f2, e2 = (np.asarray(v, float) for v in ccat.circular_photometry(r2))
+    f1, e1, f2, e2 = m["c1"], m["ce1"], m["c2"], m["ce2"]
     with np.errstate(divide="ignore", invalid="ignore"):
         conc = f1 / f2
         conc_err = np.abs(conc) * np.sqrt((e1 / f1) ** 2 + (e2 / f2) ** 2)
@@ -306,29 +322,32 @@ def _noise_scale(conv: np.ndarray, conv_err: np.ndarray, mask: np.ndarray, tile:
     if ny == 0 or nx == 0:
         return 1.0
     good = ~mask[:ny, :nx] & (conv_err[:ny, :nx] > 0)
-    ratio = np.where(good, conv[:ny, :nx] / np.where(good, conv_err[:ny, :nx], 1.0), np.nan)
+    ratio = np.divide(conv[:ny, :nx], conv_err[:ny, :nx], out=np.full((ny, nx), np.nan), where=good)
     blocks = ratio.reshape(ny // tile, tile, nx // tile, tile).transpose(0, 2, 1, 3).reshape(-1, tile * tile)
     blocks = blocks[np.isfinite(blocks).all(axis=1)]
     if len(blocks) < 4:
         return 1.0
-    med = np.median(blocks, axis=1, keepdims=True)
-    scatter = 1.4826 * np.median(np.abs(blocks - med), axis=1)
+    # In place: the median only reorders each block, which leaves its deviations' multiset unchanged.
+    med = np.median(blocks, axis=1, keepdims=True, overwrite_input=True)
+    np.abs(np.subtract(blocks, med, out=blocks), out=blocks)
+    scatter = 1.4826 * np.median(blocks, axis=1, overwrite_input=True)
     return float(max(1.0, np.median(scatter)))
 
 
-def _multi_peak_labels(conv: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Segments holding more than one local maximum: the only ones multi-thresholding can split (each child of a
-    deblended segment contains a maximum), so deblending just these gives the same result much faster."""
+def _local_maxima(conv: np.ndarray) -> np.ndarray:
+    """Pixels that are the maximum of their 3x3 neighbourhood."""
     from scipy.ndimage import maximum_filter
 
-    peaks = (conv == maximum_filter(conv, size=3)) & (labels > 0)
+    return np.asarray(conv == maximum_filter(conv, size=3))
+
+
+def _multi_peak_labels(peaks: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Segments holding more than one local maximum (``peaks``, from :func:`_local_maxima`): the only ones
+    multi-thresholding can split (each child of a deblended segment contains a maximum), so deblending just these
+    gives the same result much faster."""
+    peaks = peaks & (labels > 0)
     counts = np.bincount(labels[peaks], minlength=int(labels.max()) + 1)
     return np.flatnonzero(counts > 1)
-
-
-def _values(v: Any) -> np.ndarray:
-    """Plain float array of a photutils property (Quantity or array)."""
-    return np.asarray(getattr(v, "value", v), dtype=float)
 
 
 def _dilate(mask: np.ndarray) -> np.ndarray:
