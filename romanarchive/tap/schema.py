@@ -419,8 +419,9 @@ publish(INJECTED_SOURCES)
 publish(INJECTION_COMPLETENESS)
 
 # Forced-photometry light curves, variability indices and difference-imaging sources (romanarchive.timeseries).
-from romanarchive.db.tables_timeseries import DIA_SOURCES, FORCED_PHOT, VARIABILITY  # noqa: E402
+from romanarchive.db.tables_timeseries import DIA_SOURCES, FORCED_PHOT, TIMESERIES_RUNS, VARIABILITY  # noqa: E402
 
 publish(FORCED_PHOT)
 publish(VARIABILITY)
 publish(DIA_SOURCES, spoint_column="pos", spoint_of=("ra", "dec"))
+publish(TIMESERIES_RUNS)
