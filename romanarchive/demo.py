@@ -76,13 +76,21 @@ def science_summary(archive: Archive) -> str:
 def examples(base: str) -> str:
     """Ready-to-paste client examples for a server at ``base``."""
     q = "SELECT TOP 5 obs_id, calib_level, t_min, access_url FROM ivoa.obscore ORDER BY t_min"
+    cat = "SELECT TOP 5 source_id, ra, dec, point_like, photoz FROM roman.objects"
+    mast = "query_criteria(coordinates='271.81 66.72', radius=3)"
     return f"""
 serving the archive at {base} (Ctrl-C stops):
-  TAP {base}/tap   cone search {base}/scs   downloads {base}/files/<product_id>
+  TAP {base}/tap   cone search {base}/scs (object catalog)   downloads {base}/files/<product_id>
+  SIA2 {base}/sia2/query   DataLink {base}/datalink/links   SODA {base}/soda/sync   MAST API (astroquery)
 
 pyvo:
   python -c "import pyvo; print(pyvo.dal.TAPService('{base}/tap').search('{q}').to_table())"
   python -c "import pyvo; print(pyvo.dal.SCSService('{base}/scs').search((271.81, 66.72), 0.05).to_table())"
+  python -c "import pyvo; print(pyvo.dal.TAPService('{base}/tap').search('{cat}').to_table())"
+  python -c "import pyvo; print(pyvo.dal.SIA2Service('{base}/tap').search(pos=(271.81, 66.72, 0.05)).to_table())"
+astroquery.mast (put "[mast] server = {base}" in ~/.astropy/config/astroquery.cfg):
+  python -c "from astroquery.mast import MastMissions as M; print(M(mission='roman').{mast})"
+light curve of an object (source_id from roman.objects): curl -s '{base}/lightcurve?source_id=ID&format=csv'
 TOPCAT: File > Load Table > TAP query, TAP URL {base}/tap
 STILTS:
   stilts tapquery tapurl={base}/tap adql="{q}"

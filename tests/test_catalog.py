@@ -224,6 +224,11 @@ def test_l3_catalog_against_truth_and_source_extractor(catalogued: Archive, surv
     with archive.engine.connect() as conn:
         job = conn.execute(sa.text("SELECT state, error FROM jobs WHERE kind = 'catalog'")).one()
         assert job.state == "done", job.error
+        # The new catalog queues forced photometry on every live L2 over the skycell.
+        forced = conn.execute(sa.text("SELECT count(*) FROM jobs WHERE kind = 'forced_phot' AND state = 'queued'"
+                                      )).scalar_one()
+        n_l2 = conn.execute(sa.text("SELECT count(*) FROM products WHERE level = 2")).scalar_one()
+        assert 0 < forced <= n_l2
         l4 = conn.execute(sa.text("SELECT p.product_id, p.product_type, p.level, v.inputs FROM products p "
                                   "JOIN provenance v USING (product_id) WHERE p.level = 4 ORDER BY 1")).all()
         l3 = {r.product_id: r for r in live_l3(conn, CELL)}

@@ -164,6 +164,10 @@ def _register(archive: Any, job: queue.Job | None, cell: str, result: StepResult
                 ))
                 pids.append(pid)
             freed = _retire(conn, cell, keep=tuple(pids))
+            # Light curves follow the catalog: (re-)measure every live L2 over the skycell's new objects.
+            from romanarchive.timeseries.forced import queue_for_skycell
+
+            queue_for_skycell(conn, cell)
             if job is not None:
                 queue.mark_done(conn, job.job_id, pids[0])
     except BaseException:
