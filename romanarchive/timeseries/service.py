@@ -38,24 +38,6 @@ class LightCurveError(ValueError):
 
 
 @dataclass
-class _Field:
-    """A registry column seen as the VOTable writer's column description."""
-
-    name: str
-    datatype: str
-    unit: str
-    ucd: str
-    utype: str
-    description: str
-    xtype: str | None = None
-    arraysize: str | None = None
-
-
-def _field(c: ColumnSpec) -> _Field:
-    return _Field(c.name, c.tap_datatype, c.unit, c.ucd, c.utype, c.description)
-
-
-@dataclass
 class LightCurve:
     """One object's measurements, sorted by filter and time."""
 
@@ -111,9 +93,10 @@ def _clean(v: Any) -> Any:
 def render(lc: LightCurve, fmt: str) -> tuple[bytes, str]:
     """Serialise a light curve; returns (body, media type)."""
     if fmt == "votable":
+        from romanarchive.tap.schema import column_info
         from romanarchive.tap.votable import normalise, write_votable
 
-        cols = normalise([_field(c) for c in lc.columns])
+        cols = normalise([column_info(c) for c in lc.columns])
         body = b"".join(write_votable(cols, [lc.rows], lambda: False, binary2=False,
                                       infos=[("source_id", str(lc.source_id))], table_name="lightcurve"))
     elif fmt == "csv":
