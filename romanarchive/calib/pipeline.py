@@ -11,7 +11,6 @@ changes no pixel.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import shutil
 import tempfile
@@ -28,6 +27,7 @@ import psutil
 import pydantic
 
 from romanarchive.calib.crds_offline import configure_offline
+from romanarchive.software import package_versions
 
 __all__ = ["CalibConfig", "CalibResult", "bare_pipeline_call", "calibrate", "pipeline_kwargs"]
 
@@ -101,13 +101,7 @@ class CalibResult:
 
 def software_versions() -> dict[str, str]:
     """Installed versions of the packages that determine the calibrated pixels."""
-    out = {}
-    for name in _SOFTWARE:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return package_versions(_SOFTWARE, missing="not installed")
 
 
 def l1_science_size(l1_path: Path) -> int:

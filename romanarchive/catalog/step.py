@@ -73,15 +73,9 @@ def _flux_conserving_ratio(model: Any) -> float:
 
 def software_versions() -> dict[str, str]:
     """Versions of the packages the catalog depends on."""
-    from importlib.metadata import PackageNotFoundError, version
+    from romanarchive.software import package_versions
 
-    out = {}
-    for pkg in ("romanarchive", "photutils", "galsim", "numpy", "scipy", "astropy", "roman_datamodels"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    return out
+    return package_versions(("romanarchive", "photutils", "galsim", "numpy", "scipy", "astropy", "roman_datamodels"))
 
 
 @dataclass

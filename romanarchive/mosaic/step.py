@@ -7,13 +7,11 @@ with any list of L2 paths or models.
 
 from __future__ import annotations
 
-import contextlib
 import resource
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +20,7 @@ import pydantic
 
 from romanarchive.mosaic.coadd import CoaddInput, CoaddParams, CoaddResult, MosaicError, coadd
 from romanarchive.sky.skycells import Skycell
+from romanarchive.software import package_versions
 
 STEP_NAME = "romanarchive.MosaicStep"
 _SOFTWARE = ("romanarchive", "drizzle", "numpy", "astropy", "gwcs", "roman_datamodels", "scipy")
@@ -102,11 +101,7 @@ def load_l2(source: str | Path | Any, product_id: int | None = None) -> L2Input:
 
 def software_versions() -> dict[str, str]:
     """Versions of the packages that determine the co-added pixels."""
-    out = {"python": sys.version.split()[0]}
-    for pkg in _SOFTWARE:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[pkg] = metadata.version(pkg)
-    return out
+    return {"python": sys.version.split()[0], **package_versions(_SOFTWARE)}
 
 
 @dataclass

@@ -10,8 +10,6 @@ row inside the transaction that writes the run's rows and returns the ``run_id``
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
 import socket
 import threading
 import time
@@ -19,6 +17,8 @@ from typing import Any
 
 import psutil
 import sqlalchemy as sa
+
+from romanarchive.software import package_versions
 
 #: Packages that determine the time-series numbers, on top of the calibration's list.
 _EXTRA_SOFTWARE = ("romanarchive", "numpy", "scipy", "astropy", "gwcs", "roman_datamodels", "photutils")
@@ -30,21 +30,9 @@ STEP_DIA = "romanarchive.DiaStep"
 
 def software() -> dict[str, str]:
     """Versions of the packages behind the time-series tables."""
-    return dict(_software())
-
-
-@functools.lru_cache(maxsize=1)
-def _software() -> dict[str, str]:
-    # Installed versions do not change within a process; looking them up costs ~10 ms per run otherwise.
     from romanarchive.calib.pipeline import software_versions
 
-    out = software_versions()
-    for name in _EXTRA_SOFTWARE:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return {**software_versions(), **package_versions(_EXTRA_SOFTWARE, missing="not installed")}
 
 
 class RunRecorder:

@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+from romanarchive.software import package_versions
 
 _PACKAGES = ("romanarchive", "numpy", "astropy", "cdshealpix", "gwcs", "roman_datamodels", "pyarrow")
 
 
 def software_versions() -> dict[str, str]:
     """Versions of the packages the cross-match and astrometry steps run on."""
-    out = {}
-    for name in _PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    return package_versions(_PACKAGES)
 
 
 def host() -> str:
