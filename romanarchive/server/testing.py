@@ -41,11 +41,13 @@ def live_server(archive: Archive, config: TapConfig | None = None, workers: int 
 
 @contextmanager
 def populated_archive(admin_url: str, workdir: Path, survey: Path,
-                      kinds: tuple[str, ...] | None = ("calibrate",)) -> Iterator[Archive]:
+                      kinds: tuple[str, ...] | None = ("calibrate",), folders: tuple[str, ...] = ("refs", "l1"),
+                      db_name: str = "ra_tap") -> Iterator[Archive]:
     """A fresh archive database holding ``survey`` ingested and processed; dropped afterwards.
 
-    ``kinds`` are the job kinds run after ingest: by default calibration only (L1 and L2 products, co-adds and
-    catalogs stay queued); ``None`` runs everything the L2s trigger.
+    ``folders`` of the survey are ingested. ``kinds`` are the job kinds run after ingest: by default calibration
+    only (L1 and L2 products, co-adds and catalogs stay queued); ``None`` runs everything the L2s trigger, ``()``
+    nothing.
     """
     from romanarchive.config import Settings
     from romanarchive.db.engine import upgrade
@@ -54,16 +56,17 @@ def populated_archive(admin_url: str, workdir: Path, survey: Path,
     from romanarchive.ingest.service import ingest_paths
     from romanarchive.jobs.worker import drain
 
-    url = create_database(admin_url, "ra_tap")
+    url = create_database(admin_url, db_name)
     try:
         upgrade(url)
         home = workdir / "home"
         home.mkdir(parents=True, exist_ok=True)
         archive = Archive(Settings(home=home, database_url=url, store=str(workdir / "store"), lease_seconds=30))
-        errors = [r for r in ingest_paths(archive, [survey / "refs", survey / "l1"]) if isinstance(r, IngestError)]
+        errors = [r for r in ingest_paths(archive, [survey / f for f in folders]) if isinstance(r, IngestError)]
         if errors:
             raise RuntimeError(f"ingest failed: {errors[0]}")
-        drain(archive.settings, kinds=kinds)
+        if kinds != ():
+            drain(archive.settings, kinds=kinds)
         yield archive
     finally:
         drop_database(admin_url, url)
