@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +84,52 @@ def unreferenced_objects(archive: Archive) -> list[str]:
     with archive.engine.connect() as conn:
         known = set(conn.execute(sa.select(files.c.uri)).scalars())
     return [k for k in archive.store.list_keys() if k not in known]
+
+
+def catalogue_one_skycell(archive: Archive, l2: list[Path], cell_of: Any = None) -> str:
+    """Ingest ``l2``, co-add and catalogue one skycell (``cell_of(archive)``, default :func:`main_skycell`) by hand.
+
+    The jobs registration queues are dropped before and after: the tests run the steps with their own settings
+    (co-adds without outlier rejection, so variables and the moving object stay in the deep image).
+    """
+    import sqlalchemy as sa
+
+    from romanarchive.catalog.job import catalog_skycell
+    from romanarchive.ingest.service import ingest_paths
+    from romanarchive.mosaic.job import build_and_register
+    from romanarchive.mosaic.step import MosaicConfig
+
+    results = list(ingest_paths(archive, l2))
+    assert all(hasattr(r, "product_id") for r in results), results
+    with archive.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM jobs"))
+        filters = conn.execute(sa.text("SELECT DISTINCT filter FROM products WHERE level = 2")).scalars().all()
+    cell = (cell_of or main_skycell)(archive)
+    for f in sorted(filters):
+        build_and_register(archive, cell, f, config=MosaicConfig(outlier_detection=False))
+    catalog_skycell(archive, cell)
+    with archive.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM jobs"))
+    return cell
+
+
+def main_skycell(archive: Archive) -> str:
+    """The skycell that holds most of the L2 footprints (the field straddles several; the others are left out to
+    keep the tests short, so objects there are not catalogued)."""
+    import numpy as np
+    import sqlalchemy as sa
+
+    from romanarchive.sky.skycells import parse_spoly, skycells_for_footprint
+
+    with archive.engine.connect() as conn:
+        regions = conn.execute(sa.text("SELECT s_region::text FROM products WHERE level = 2")).scalars().all()
+    pts = np.array([c for r in regions for c in parse_spoly(r)])
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    ra, dec = (v.ravel() for v in np.meshgrid(np.linspace(lo[0], hi[0], 20), np.linspace(lo[1], hi[1], 20)))
+
+    def covered(cell: Any) -> int:
+        x, y = cell.wcs.world_to_pixel_values(ra, dec)
+        return int(np.sum((x > 0) & (y > 0) & (x < cell.shape[1]) & (y < cell.shape[0])))
+
+    cells = {c.name: c for r in regions for c in skycells_for_footprint(r)}
+    return max(sorted(cells), key=lambda n: covered(cells[n]))

@@ -126,15 +126,11 @@ def test_client_live(served: tuple[Archive, str, Path], tmp_path: Path, monkeypa
 def catalogued(pg_server: str, science_survey: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
     """The first two epochs' L2s ingested, then one skycell mosaicked, catalogued and force-photometered (the
     cheapest archive with an object catalog and light curves)."""
-    from romanarchive.catalog.job import catalog_skycell
     from romanarchive.config import Settings
     from romanarchive.db.engine import upgrade
     from romanarchive.db.scratch import create_database, drop_database
-    from romanarchive.ingest.service import ingest_paths
-    from romanarchive.mosaic.job import build_and_register
-    from romanarchive.mosaic.step import MosaicConfig
     from romanarchive.timeseries import forced
-    from tests.test_timeseries import main_skycell
+    from tests.conftest import catalogue_one_skycell
 
     tmp = tmp_path_factory.mktemp("client_cat")
     url = create_database(pg_server, "ra_client_cat")
@@ -144,16 +140,7 @@ def catalogued(pg_server: str, science_survey: Path, tmp_path_factory: pytest.Te
     # File names r0000101<pass>001001001_...: the pass (3 digits) is epoch + 1.
     l2 = sorted(p for p in (science_survey / "l2").glob("*_cal.asdf") if int(p.name[8:11]) <= 2)
     assert len(l2) == 8
-    assert all(hasattr(r, "product_id") for r in ingest_paths(archive, l2))
-    with archive.engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM jobs"))  # the steps are run by hand below
-        filters = conn.execute(sa.text("SELECT DISTINCT filter FROM products WHERE level = 2")).scalars().all()
-    cell = main_skycell(archive)
-    for f in sorted(filters):
-        build_and_register(archive, cell, f, config=MosaicConfig(outlier_detection=False))
-    catalog_skycell(archive, cell)
-    with archive.engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM jobs"))
+    catalogue_one_skycell(archive, l2)
     forced.run_all(archive, forced.ForcedPhotConfig(point_like_only=False))
     yield archive
     archive.engine.dispose()

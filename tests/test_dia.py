@@ -22,7 +22,8 @@ from romanarchive.ingest.service import ingest_paths
 from romanarchive.jobs import worker
 from romanarchive.timeseries.dia import DIA_NEGATIVE, DIA_NEW
 from romanarchive.timeseries.dia_step import DiaOutcome, run_cell
-from tests.test_timeseries import _l2, main_skycell
+from tests.conftest import main_skycell
+from tests.test_timeseries import _l2
 
 pytestmark = pytest.mark.db
 

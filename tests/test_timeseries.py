@@ -27,6 +27,7 @@ from romanarchive.db.tables_timeseries import VFLAG_MOVING
 from romanarchive.ingest.service import ingest_paths
 from romanarchive.jobs import worker
 from romanarchive.timeseries import forced
+from tests.conftest import catalogue_one_skycell, main_skycell
 
 pytestmark = pytest.mark.db
 
@@ -50,49 +51,15 @@ def _match(ra: np.ndarray, dec: np.ndarray, ra0: float, dec0: float) -> tuple[in
     return i, float(d[i])
 
 
-def main_skycell(archive: Archive) -> str:
-    """The skycell that holds most of the L2 footprints (the field straddles several; the others are left out to
-    keep the tests short, so objects there are not catalogued)."""
-    from romanarchive.sky.skycells import parse_spoly, skycells_for_footprint
-
-    with archive.engine.connect() as conn:
-        regions = conn.execute(sa.text("SELECT s_region::text FROM products WHERE level = 2")).scalars().all()
-    pts = np.array([c for r in regions for c in parse_spoly(r)])
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    ra, dec = (v.ravel() for v in np.meshgrid(np.linspace(lo[0], hi[0], 20), np.linspace(lo[1], hi[1], 20)))
-
-    def covered(cell: Any) -> int:
-        x, y = cell.wcs.world_to_pixel_values(ra, dec)
-        return int(np.sum((x > 0) & (y > 0) & (x < cell.shape[1]) & (y < cell.shape[0])))
-
-    cells = {c.name: c for r in regions for c in skycells_for_footprint(r)}
-    return max(sorted(cells), key=lambda n: covered(cells[n]))
-
-
 @pytest.fixture(scope="module")
 def pipeline(pg_server: str, science_survey: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Archive with epochs 0-2 ingested, mosaicked, catalogued and force-photometered (full run)."""
-    from romanarchive.catalog.job import catalog_skycell
-    from romanarchive.mosaic.job import build_and_register
-    from romanarchive.mosaic.step import MosaicConfig
-
     tmp = tmp_path_factory.mktemp("timeseries")
     url = create_database(pg_server, "ra_ts")
     upgrade(url)
     (tmp / "home").mkdir()
     archive = Archive(Settings(home=tmp / "home", database_url=url, store=str(tmp / "store"), lease_seconds=30))
-    results = list(ingest_paths(archive, _l2(science_survey, {0, 1, 2})))
-    assert all(hasattr(r, "product_id") for r in results), results
-    with archive.engine.begin() as conn:
-        # The pipeline's own jobs are run by hand below with the test's configuration.
-        conn.execute(sa.text("DELETE FROM jobs"))
-        targets = conn.execute(sa.text("SELECT DISTINCT filter FROM products WHERE level = 2")).scalars().all()
-    cell = main_skycell(archive)
-    for f in targets:
-        build_and_register(archive, cell, f, config=MosaicConfig(outlier_detection=False))
-    catalog_skycell(archive, cell)
-    with archive.engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM jobs"))
+    catalogue_one_skycell(archive, _l2(science_survey, {0, 1, 2}))
     full = forced.run_all(archive, CONFIG)
     truth = Table.read(science_survey / "truth" / "truth.ecsv")
     etruth = Table.read(science_survey / "truth" / "exposure_truth.ecsv")

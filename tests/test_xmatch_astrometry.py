@@ -22,10 +22,10 @@ from romanarchive.cli import main
 from romanarchive.config import Settings
 from romanarchive.db.engine import upgrade
 from romanarchive.db.scratch import create_database, drop_database
-from romanarchive.ingest.service import ingest_paths
 from romanarchive.tap.schema import find
 from romanarchive.xmatch.astrometry import MAS_PER_DEG, centroids, residual_stats
 from romanarchive.xmatch.refcat import load_refcat
+from tests.conftest import catalogue_one_skycell
 
 RESIDUAL_BOUND_MAS = 60.0
 
@@ -80,26 +80,14 @@ def _cell_of_gaia(archive: Archive) -> str:
 @pytest.fixture(scope="module")
 def pipeline(pg_server: str, science_survey: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Two epochs (8 L2) ingested, co-added per filter on the Gaia stars' skycell, catalogued; Gaia loaded."""
-    from romanarchive.catalog.job import catalog_skycell
-    from romanarchive.mosaic.job import build_and_register
-    from romanarchive.mosaic.step import MosaicConfig
-
     tmp = tmp_path_factory.mktemp("astrometry")
     url = create_database(pg_server, "ra_astrometry")
     upgrade(url)
     (tmp / "home").mkdir()
     archive = Archive(Settings(home=tmp / "home", database_url=url, store=str(tmp / "store"), lease_seconds=30))
     l2 = sorted(p for p in (science_survey / "l2").glob("*_cal.asdf") if int(p.name[8:11]) <= 2)
-    results = list(ingest_paths(archive, l2))
-    assert all(hasattr(r, "product_id") for r in results), results
     load_refcat(archive.engine, "gaia-dr3-bright")
-    with archive.engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM jobs"))
-        filters = conn.execute(sa.text("SELECT DISTINCT filter FROM products WHERE level = 2")).scalars().all()
-    cell = _cell_of_gaia(archive)
-    for f in filters:
-        build_and_register(archive, cell, f, config=MosaicConfig(outlier_detection=False))
-    catalog_skycell(archive, cell)
+    cell = catalogue_one_skycell(archive, l2, _cell_of_gaia)
     yield archive, cell, len(l2)
     archive.engine.dispose()
     drop_database(pg_server, url)
