@@ -33,9 +33,14 @@ def _handlers() -> dict[str, Callable[[Archive, queue.Job], int]]:
 
 
 def run_one(archive: Archive, kinds: tuple[str, ...] | None = None) -> int | None:
-    """Claim and run one job; returns its id, or ``None`` when there was nothing to do."""
+    """Claim and run one job; returns its id, or ``None`` when there was nothing to do.
+
+    ``kinds`` are the job kinds it may claim: ``None`` for every kind with a handler, an empty tuple for none.
+    """
     handlers = _handlers()
-    kinds = kinds or tuple(handlers)
+    kinds = tuple(handlers) if kinds is None else kinds
+    if not kinds:
+        return None
     worker = queue.worker_name()
     job = queue.claim(archive.engine, kinds, archive.settings.lease_seconds, worker)
     if job is None:

@@ -65,8 +65,7 @@ def populated_archive(admin_url: str, workdir: Path, survey: Path,
         errors = [r for r in ingest_paths(archive, [survey / f for f in folders]) if isinstance(r, IngestError)]
         if errors:
             raise RuntimeError(f"ingest failed: {errors[0]}")
-        if kinds != ():
-            drain(archive.settings, kinds=kinds)
+        drain(archive.settings, kinds=kinds)
         yield archive
     finally:
         drop_database(admin_url, url)
