@@ -137,9 +137,22 @@ class TableSpec:
     schema
         PostgreSQL schema; ``None`` is the default search path (``public``).
     published
-        Whether it is served through TAP.
+        Whether it is served through TAP (TAP_SCHEMA, VOSI tables, ADQL, SELECT for the query role): TAP
+        publishes exactly the specs the pipeline wiring declares with ``published=True``.
     unique
         Column groups that are unique together.
+    table_type
+        ``table`` or ``view`` (TAP_SCHEMA ``table_type``).
+    utype
+        Data-model utype of the table (e.g. ``ivo://ivoa.net/std/obscore#table-1.1``).
+    q3c
+        (ra, dec) column pairs carrying a ``q3c_ang2ipix`` index, so cone searches and joins use it.
+    spoint_column, spoint_of
+        An indexed pgsphere point column and the (ra, dec) pair it was computed from.
+    private
+        Columns kept out of publication.
+    tap_schema
+        Published (ADQL) schema name; default the PostgreSQL schema, ``roman`` for ``public``.
     """
 
     name: str
@@ -148,6 +161,13 @@ class TableSpec:
     schema: str | None = None
     published: bool = False
     unique: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+    table_type: str = "table"
+    utype: str = ""
+    q3c: tuple[tuple[str, str], ...] = ()
+    spoint_column: str | None = None
+    spoint_of: tuple[str, str] | None = None
+    private: tuple[str, ...] = ()
+    tap_schema: str | None = None
 
     def column(self, name: str) -> ColumnSpec:
         """Look up a column by name."""

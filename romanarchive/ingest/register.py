@@ -1,22 +1,36 @@
-"""Write described, stored files into the registry, in bulk and inside the caller's transaction."""
+"""Product registration: the one way a file becomes an archived product.
+
+Every producer — ingest, calibration, co-adds, catalogs, time series, cross-match, Level 5 — registers its output
+the same way, through :class:`Registration` (or :func:`register_product` for a single file):
+
+1. the file's object-store key is recorded on the job *before* the upload (a dead attempt can be cleaned);
+2. the file is stored (content-addressed, verified);
+3. in **one transaction**: the ``files`` row, the exposure (L1/L2), the ``products`` row with its footprint, the
+   ``provenance`` row, whatever else the producer writes on :attr:`Registration.conn`, the job marked done, and the
+   jobs the pipeline wiring's rules queue for the new products (:func:`romanarchive.jobs.wiring.fire`);
+4. if anything fails, the transaction rolls back and every object stored for it that no row references is removed.
+
+So a kill -9 at any point leaves either nothing or everything. Bulk ingest of many files uses
+:func:`register_files`, which writes the same rows with one statement per table and fires the same rules.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from romanarchive.archive import Archive
-from romanarchive.db.tables import EXPOSURE_IDENTITY, exposures, files, products, reference_files
+from romanarchive.db.tables import EXPOSURE_IDENTITY, exposures, files, jobs, products, provenance, reference_files
 from romanarchive.ingest.inspect import MEDIA_TYPE, Description
-from romanarchive.jobs.queue import enqueue
-from romanarchive.mosaic.job import queue_mosaics
-from romanarchive.store.objectstore import StoredObject
-from romanarchive.timeseries.forced import queue_new_l2
-
-CALIBRATE = "calibrate"
+from romanarchive.jobs import queue, wiring
+from romanarchive.store.objectstore import StoredObject, content_key, sha256_file
 
 
 def discard_unregistered(archive: Archive, key: str) -> None:
@@ -32,8 +46,37 @@ def discard_unregistered(archive: Archive, key: str) -> None:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """How a product was made (one ``provenance`` row; host and job are filled in by the registration).
+
+    Attributes
+    ----------
+    step
+        Processing step, e.g. ``romancal.ExposurePipeline``.
+    software
+        Package versions used.
+    parameters
+        Step configuration.
+    inputs
+        Input products, ``[{"product_id": ..., "filename": ...}]``.
+    reference_files
+        Reference files by type.
+    wall_time_s, peak_rss_mb
+        Cost of the step.
+    """
+
+    step: str
+    software: Mapping[str, str]
+    parameters: Mapping[str, Any]
+    inputs: Sequence[Mapping[str, Any]] = ()
+    reference_files: Mapping[str, Any] = field(default_factory=dict)
+    wall_time_s: float | None = None
+    peak_rss_mb: float | None = None
+
+
+@dataclass(frozen=True)
 class Registered:
-    """Ids written for one item."""
+    """Ids written for one item of :func:`register_files`."""
 
     file_id: int
     product_id: int | None = None
@@ -42,8 +85,10 @@ class Registered:
     job_id: int | None = None
 
 
-def _upsert_files(conn: sa.Connection, items: list[tuple[StoredObject, str]]) -> list[int]:
-    rows = [{"uri": s.key, "filename": name, "size": s.size, "sha256": s.sha256, "media_type": MEDIA_TYPE}
+def upsert_files(conn: sa.Connection, items: Sequence[tuple[StoredObject, str]],
+                 media_type: str = MEDIA_TYPE) -> list[int]:
+    """``files`` rows for stored objects (same content is one file); returns their ids in order."""
+    rows = [{"uri": s.key, "filename": name, "size": s.size, "sha256": s.sha256, "media_type": media_type}
             for s, name in items]
     stmt = insert(files)
     # Same content is one file: a conflict returns the existing row (the no-op update makes RETURNING see it).
@@ -59,9 +104,13 @@ def _upsert_exposures(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[i
     return list(conn.execute(stmt.returning(exposures.c.exposure_id, sort_by_parameter_order=True), rows).scalars())
 
 
-def register(conn: sa.Connection, items: list[tuple[Description, StoredObject, str]],
-             queue_calibration: bool = True, queue_mosaic: bool = True) -> list[Registered]:
-    """Register stored files: file rows, exposures, products or reference files, and calibration jobs for L1.
+def _new_product(pid: int, row: Mapping[str, Any]) -> wiring.NewProduct:
+    return wiring.NewProduct(pid, int(row["level"]), str(row["product_type"]), row.get("obs_id"), row.get("filter"),
+                             None if row.get("s_region") is None else str(row["s_region"]))
+
+
+def register_files(conn: sa.Connection, items: list[tuple[Description, StoredObject, str]]) -> list[Registered]:
+    """Register stored files in bulk: file rows, exposures, products or reference files, and what the rules queue.
 
     Parameters
     ----------
@@ -69,19 +118,15 @@ def register(conn: sa.Connection, items: list[tuple[Description, StoredObject, s
         Connection inside a transaction; nothing is committed here.
     items
         (description, stored object, original file name) for each file.
-    queue_calibration
-        Queue a calibration job for every new L1 product.
-    queue_mosaic
-        Queue a ``mosaic`` job for every skycell + filter a new L2 product touches.
 
     Returns
     -------
     list of Registered
-        Ids per item, in order.
+        Ids per item, in order (``job_id``: a job the rules queued on that very product, e.g. its calibration).
     """
     if not items:
         return []
-    file_ids = _upsert_files(conn, [(s, name) for _, s, name in items])
+    file_ids = upsert_files(conn, [(s, name) for _, s, name in items])
     out: list[Registered] = [Registered(fid) for fid in file_ids]
     prod_idx = [i for i, (d, _, _) in enumerate(items) if d.kind == "product"]
     if prod_idx:
@@ -94,13 +139,10 @@ def register(conn: sa.Connection, items: list[tuple[Description, StoredObject, s
         pids = conn.execute(
             insert(products).returning(products.c.product_id, sort_by_parameter_order=True), rows
         ).scalars().all()
-        l1 = [pid for i, pid in zip(prod_idx, pids, strict=True) if items[i][0].level == 1]
-        queued = enqueue(conn, CALIBRATE, l1) if queue_calibration else {}
-        if queue_mosaic:
-            queue_mosaics(conn, [(r.get("s_region"), r.get("filter")) for r in rows if r["level"] == 2])
-        queue_new_l2(conn, [p for p, r in zip(pids, rows, strict=True) if r["level"] == 2])  # light curves, DIA
+        wiring.fire(conn, [_new_product(pid, r) for pid, r in zip(pids, rows, strict=True)])
+        on_product = _jobs_on(conn, list(pids))
         for i, eid, pid in zip(prod_idx, exp_ids, pids, strict=True):
-            out[i] = Registered(file_ids[i], product_id=pid, exposure_id=eid, job_id=queued.get(pid))
+            out[i] = Registered(file_ids[i], product_id=pid, exposure_id=eid, job_id=on_product.get(pid))
     ref_idx = [i for i, (d, _, _) in enumerate(items) if d.kind == "reference"]
     if ref_idx:
         rids = conn.execute(
@@ -110,3 +152,126 @@ def register(conn: sa.Connection, items: list[tuple[Description, StoredObject, s
         for i, rid in zip(ref_idx, rids, strict=True):
             out[i] = Registered(file_ids[i], ref_id=rid)
     return out
+
+
+def _jobs_on(conn: sa.Connection, product_ids: list[int]) -> dict[int, int]:
+    """Waiting jobs on each product (what the rules just queued on it)."""
+    rows = conn.execute(sa.select(jobs.c.product_id, sa.func.min(jobs.c.job_id))
+                        .where(jobs.c.product_id.in_(product_ids), jobs.c.state == "queued")
+                        .group_by(jobs.c.product_id)).all()  # fmt: skip
+    return {int(p): int(j) for p, j in rows}
+
+
+class Registration:
+    """Register one or more products and finish their job in one transaction (see the module docstring).
+
+    Use through :meth:`open`::
+
+        with Registration.open(archive, job) as reg:
+            pid = reg.add(path, level=3, product_type="wfi_l3", prefix="l3", product={...}, provenance=prov)
+            reg.conn.execute(...)          # anything else that must commit with it
+            reg.done(pid)                  # the job's output (default: the first product added)
+    """
+
+    def __init__(self, archive: Archive, conn: sa.Connection, job: queue.Job | None) -> None:
+        self.archive = archive
+        self.conn = conn
+        self.job = job
+        self.stored: list[StoredObject] = []
+        self.new: list[wiring.NewProduct] = []
+        self._output: int | None = None
+        self._done = False
+
+    @classmethod
+    @contextmanager
+    def open(cls, archive: Archive, job: queue.Job | None = None) -> Iterator[Registration]:
+        """A registration in a new transaction; commits on exit, or rolls back and removes stored objects."""
+        try:
+            with archive.engine.begin() as conn:
+                reg = cls(archive, conn, job)
+                yield reg
+                reg._finish()
+        except BaseException:
+            for obj in reg.stored if "reg" in locals() else ():
+                discard_unregistered(archive, obj.key)
+            raise
+
+    def store(self, path: Path, prefix: str, filename: str | None = None) -> StoredObject:
+        """Store a local file (its key recorded on the job first); it is removed again if the registration fails."""
+        name = filename or path.name
+        sha = sha256_file(path)
+        if self.job is not None:
+            queue.set_output_key(self.archive.engine, self.job.job_id, content_key(prefix, sha, name))
+        obj = self.archive.store.put_file(path, prefix, filename=name, sha256=sha)
+        self.stored.append(obj)
+        return obj
+
+    def add(self, path: Path, *, level: int, product_type: str, prefix: str, product: Mapping[str, Any],
+            provenance: Provenance | None = None, exposure: Mapping[str, Any] | None = None,
+            filename: str | None = None, media_type: str = MEDIA_TYPE) -> int:
+        """Store ``path`` and write its files, (exposure,) product and provenance rows; returns the product id.
+
+        Parameters
+        ----------
+        path
+            The local file.
+        level, product_type
+            Roman data level and product type.
+        prefix
+            Object-store prefix (``l2``, ``l3``, ...).
+        product
+            Other ``products`` columns (obs_id, filter, footprint, times, ...).
+        provenance
+            How it was made.
+        exposure
+            ``exposures`` values (L1/L2): the exposure is created or updated and linked.
+        filename
+            Name to store it under (default: the file's own).
+        media_type
+            IANA media type of the file.
+        """
+        name = filename or path.name
+        obj = self.store(path, prefix, name)
+        file_id = upsert_files(self.conn, [(obj, name)], media_type)[0]
+        row: dict[str, Any] = {"level": level, "product_type": product_type, "file_id": file_id, **product}
+        if exposure:
+            row["exposure_id"] = _upsert_exposures(self.conn, [dict(exposure)])[0]
+        pid = int(self.conn.execute(products.insert().values(**row).returning(products.c.product_id)).scalar_one())
+        if provenance is not None:
+            self.conn.execute(provenance_insert(pid, provenance, self.job))
+        self.new.append(_new_product(pid, row))
+        return pid
+
+    def done(self, output_product_id: int | None) -> None:
+        """The job's output product (``None``: it made none); default is the first product added."""
+        self._output = output_product_id
+        self._done = True
+
+    def _finish(self) -> None:
+        wiring.fire(self.conn, self.new)
+        if self.job is not None:
+            output = self._output if self._done else (self.new[0].product_id if self.new else None)
+            queue.mark_done(self.conn, self.job.job_id, output)
+
+
+def provenance_insert(product_id: int, prov: Provenance, job: queue.Job | None) -> sa.Insert:
+    """The ``provenance`` row of a product."""
+    return provenance.insert().values(
+        product_id=product_id, step=prov.step, software=dict(prov.software), parameters=dict(prov.parameters),
+        inputs=[dict(i) for i in prov.inputs], reference_files=dict(prov.reference_files),
+        wall_time_s=prov.wall_time_s, peak_rss_mb=prov.peak_rss_mb, host=socket.gethostname(),
+        job_id=job.job_id if job is not None else None,
+    )
+
+
+def register_product(archive: Archive, path: Path, *, level: int, product_type: str, prefix: str,
+                     product: Mapping[str, Any], provenance: Provenance | None = None,
+                     exposure: Mapping[str, Any] | None = None, job: queue.Job | None = None,
+                     filename: str | None = None) -> int:
+    """Store and register one product file, finish its job and queue what follows, in one transaction.
+
+    The single-file form of :class:`Registration`; parameters as :meth:`Registration.add`. Returns the product id.
+    """
+    with Registration.open(archive, job) as reg:
+        return reg.add(path, level=level, product_type=product_type, prefix=prefix, product=product,
+                       provenance=provenance, exposure=exposure, filename=filename)

@@ -1,4 +1,7 @@
-"""Workers: claim jobs from PostgreSQL and run them, in processes or on a Dask cluster."""
+"""Workers: claim jobs from PostgreSQL and run them, in processes or on a Dask cluster.
+
+What a job kind does is declared by its domain (:mod:`romanarchive.jobs.wiring`); the worker imports no domain.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +9,12 @@ import logging
 import multiprocessing as mp
 import time
 import traceback
-from collections.abc import Callable
 
 from romanarchive.archive import Archive
 from romanarchive.config import Settings
-from romanarchive.jobs import queue
+from romanarchive.jobs import queue, wiring
 
 log = logging.getLogger(__name__)
-
-
-def _handlers() -> dict[str, Callable[[Archive, queue.Job], int]]:
-    from romanarchive.calib.job import KIND, run_calibrate
-    from romanarchive.catalog.job import KIND as CATALOG_KIND
-    from romanarchive.catalog.job import run_catalog
-    from romanarchive.mosaic.job import KIND as MOSAIC_KIND
-    from romanarchive.mosaic.job import run_mosaic
-    from romanarchive.tap.uws import KIND as TAP_KIND
-    from romanarchive.tap.uws import run_tap_job
-    from romanarchive.timeseries.dia_step import KIND as DIA_KIND
-    from romanarchive.timeseries.dia_step import run_dia
-    from romanarchive.timeseries.forced import KIND as FORCED_KIND
-    from romanarchive.timeseries.forced import run_forced_phot
-
-    return {KIND: run_calibrate, TAP_KIND: run_tap_job, MOSAIC_KIND: run_mosaic, CATALOG_KIND: run_catalog,
-            FORCED_KIND: run_forced_phot, DIA_KIND: run_dia}
 
 
 def run_one(archive: Archive, kinds: tuple[str, ...] | None = None) -> int | None:
@@ -37,7 +22,7 @@ def run_one(archive: Archive, kinds: tuple[str, ...] | None = None) -> int | Non
 
     ``kinds`` are the job kinds it may claim: ``None`` for every kind with a handler, an empty tuple for none.
     """
-    handlers = _handlers()
+    handlers = wiring.job_kinds()
     kinds = tuple(handlers) if kinds is None else kinds
     if not kinds:
         return None
@@ -48,7 +33,7 @@ def run_one(archive: Archive, kinds: tuple[str, ...] | None = None) -> int | Non
     log.info("job %s (%s of product %s), attempt %s", job.job_id, job.kind, job.product_id, job.attempts)
     try:
         with queue.LeaseKeeper(archive.engine, job.job_id, archive.settings.lease_seconds, worker):
-            handlers[job.kind](archive, job)
+            handlers[job.kind].handler(archive, job)
     except Exception as exc:
         queue.mark_failed(archive.engine, job.job_id, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
         log.error("job %s failed: %s", job.job_id, exc)

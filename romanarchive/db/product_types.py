@@ -1,0 +1,12 @@
+"""The archive's product types (``products.product_type``), named once for every layer."""
+
+from __future__ import annotations
+
+#: Raw ramps (level 1) and calibrated rate images (level 2) of one detector exposure.
+L1 = "wfi_l1"
+L2 = "wfi_l2"
+#: Co-added skycell mosaic (level 3).
+L3 = "wfi_l3"
+#: Multiband skycell catalog file and its segmentation map (level 4).
+L4_CATALOG = "wfi_l4_cat"
+L4_SEGMENTATION = "wfi_l4_segm"

@@ -1,0 +1,37 @@
+"""Time series: forced photometry of new L2 images and of re-catalogued skycells, difference imaging of new epochs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from romanarchive.db import product_types
+from romanarchive.db.tables_timeseries import DIA_SOURCES, FORCED_PHOT, TIMESERIES_RUNS, VARIABILITY
+from romanarchive.jobs.wiring import Domain, JobKind, NewProduct, Rule, register
+from romanarchive.timeseries.dia_step import KIND as DIA_KIND
+from romanarchive.timeseries.dia_step import run_dia
+from romanarchive.timeseries.forced import KIND as FORCED_KIND
+from romanarchive.timeseries.forced import queue_for_skycell, queue_new_l2, run_forced_phot
+
+
+def queue_for_l2(conn: sa.Connection, new: Sequence[NewProduct]) -> None:
+    """Forced photometry of the objects a new L2 covers, and DIA of the new epoch it may be."""
+    queue_new_l2(conn, [p.product_id for p in new])
+
+
+def queue_for_catalog(conn: sa.Connection, new: Sequence[NewProduct]) -> None:
+    """(Re-)measure every live L2 over a skycell whose catalog changed."""
+    for cell in sorted({p.obs_id for p in new if p.obs_id}):
+        queue_for_skycell(conn, cell)
+
+
+DOMAIN = register(Domain(
+    "timeseries", "Forced-photometry light curves, variability indices and difference-imaging sources.",
+    jobs=(JobKind(FORCED_KIND, run_forced_phot, "forced photometry of one L2 image's catalog objects"),
+          JobKind(DIA_KIND, run_dia, "difference imaging of the new epochs of one skycell + filter")),
+    rules=(Rule("L2 -> forced photometry, DIA", queue_for_l2, level=2),
+           Rule("L4 catalog -> forced photometry", queue_for_catalog, level=4,
+                product_types=(product_types.L4_CATALOG,))),
+    tables=(FORCED_PHOT, VARIABILITY, DIA_SOURCES, TIMESERIES_RUNS),
+))
