@@ -39,6 +39,7 @@ test-service: install
 lint: install
 	$(VENV)/bin/ruff check romanarchive tests benchmarks alembic sql
 	$(VENV)/bin/mypy romanarchive
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) benchmarks/bench_registration.py

@@ -18,13 +18,17 @@ newest frozen release through the view ``roman.objects_latest``.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
+import click
 import sqlalchemy as sa
 
+from romanarchive.archive import Archive
 from romanarchive.db.registry import TableSpec
+from romanarchive.db.tables import metadata
 from romanarchive.db.tables_catalog import LIVE, OBJECTS, OBJECTS_LATEST_VIEW
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -54,8 +58,6 @@ class Release:
 
 
 def _tables() -> tuple[sa.Table, sa.Table, sa.Table, sa.Table]:
-    from romanarchive.db.tables import metadata
-
     t = metadata.tables
     return t["releases"], t["release_products"], t["objects"], t["products"]
 
@@ -112,10 +114,6 @@ def release_product_ids(conn: sa.Connection, name: str) -> list[int]:
 
 def cli() -> object:
     """The ``romanarchive release`` command group."""
-    import json
-
-    import click
-
     @click.group("release")
     def release() -> None:
         """Data releases: freeze the live products and object catalog under a name."""
@@ -125,8 +123,6 @@ def cli() -> object:
     @click.option("--description", default=None, help="What the release contains.")
     def create(name: str, description: str | None) -> None:
         """Freeze the current live products and object rows as release NAME."""
-        from romanarchive.archive import Archive
-
         try:
             rel = create_release(Archive.from_env().engine, name, description)
         except ReleaseError as exc:
@@ -137,8 +133,6 @@ def cli() -> object:
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     def list_cmd(as_json: bool) -> None:
         """List frozen releases, newest first."""
-        from romanarchive.archive import Archive
-
         with Archive.from_env().engine.connect() as conn:
             rels = list_releases(conn)
         if as_json:

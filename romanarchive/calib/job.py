@@ -1,24 +1,28 @@
 """The ``calibrate`` job: L1 product -> romancal ExposurePipeline -> L2 product with provenance.
 
-Order of effects keeps a killed worker harmless: the L2 is made in a per-job scratch folder; its object-store key
-is recorded on the job *before* the upload; the L2's rows and the job's completion commit in one transaction. A
-later attempt of the same job first removes a recorded object that no row references and the old scratch folder.
+Order of effects keeps a killed worker harmless: the L2 is made in a per-job scratch folder and registered with
+:class:`~romanarchive.ingest.register.Registration` (store key recorded on the job before the upload; rows, provenance,
+the job's completion and the follow-up jobs of the wiring's rules in one transaction). A later attempt of the same job
+first removes a recorded object that no row references and the old scratch folder.
 """
 
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from romanarchive.archive import Archive
-from romanarchive.db.tables import exposures, files, products, provenance
+from romanarchive.calib.crds_offline import configure_offline
+from romanarchive.calib.pipeline import CalibConfig, CalibResult, calibrate
+from romanarchive.calib.references import REFTYPES
+from romanarchive.calib.selection import select_references
+from romanarchive.db import product_types
+from romanarchive.db.tables import exposures, files, products
 from romanarchive.ingest.inspect import describe
-from romanarchive.ingest.register import discard_unregistered, register
+from romanarchive.ingest.register import Provenance, Registration, discard_unregistered
 from romanarchive.jobs import queue
-from romanarchive.store.objectstore import content_key, sha256_file
 
 KIND = "calibrate"
 
@@ -45,13 +49,7 @@ def run_calibrate(archive: Archive, job: queue.Job) -> int:
     job
         A claimed ``calibrate`` job whose product is an L1.
     """
-    from romanarchive.calib.crds_offline import configure_offline
-
-    configure_offline(archive.settings.crds_path)
-    from romanarchive.calib.pipeline import CalibConfig, calibrate
-    from romanarchive.calib.references import REFTYPES
-    from romanarchive.calib.selection import select_references
-
+    configure_offline(archive.settings.crds_path)  # before romancal is imported (inside calibrate)
     scratch = archive.settings.scratch / f"job-{job.job_id}"
     _cleanup_previous(archive, job, scratch)
     scratch.mkdir(parents=True, exist_ok=True)
@@ -77,33 +75,20 @@ def run_calibrate(archive: Archive, job: queue.Job) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _register_l2(archive: Archive, job: queue.Job, result: object, out_name: str) -> int:
-    path = Path(result.out_path)  # type: ignore[attr-defined]
+def _register_l2(archive: Archive, job: queue.Job, result: CalibResult, out_name: str) -> int:
+    path = Path(result.out_path)
     desc = describe(path)
-    sha = sha256_file(path)
-    queue.set_output_key(archive.engine, job.job_id, content_key("l2", sha, out_name))
-    stored = archive.store.put_file(path, "l2", filename=out_name, sha256=sha)
-    try:
-        with archive.engine.begin() as conn:
-            # A re-run replaces an earlier L2 of the same exposure (e.g. after `jobs retry`).
-            conn.execute(sa.delete(products).where(products.c.product_type == "wfi_l2",
+    with Registration.open(archive, job) as reg:
+        # A re-run replaces an earlier L2 of the same exposure (e.g. after `jobs retry`).
+        reg.conn.execute(sa.delete(products).where(products.c.product_type == product_types.L2,
                                                    products.c.exposure_id == sa.select(products.c.exposure_id)
                                                    .where(products.c.product_id == job.product_id)
                                                    .scalar_subquery()))
-            reg = register(conn, [(desc, stored, out_name)], queue_calibration=False)[0]
-            l1_name = conn.execute(sa.select(files.c.filename).join(products).where(
-                products.c.product_id == job.product_id)).scalar_one()
-            conn.execute(provenance.insert().values(
-                product_id=reg.product_id, step="romancal.ExposurePipeline",
-                software=result.software, parameters=result.parameters,  # type: ignore[attr-defined]
-                inputs=[{"product_id": job.product_id, "filename": l1_name}],
-                reference_files=result.reference_files,  # type: ignore[attr-defined]
-                wall_time_s=result.wall_time_s, peak_rss_mb=result.peak_rss_mb,  # type: ignore[attr-defined]
-                host=socket.gethostname(), job_id=job.job_id,
-            ))
-            queue.mark_done(conn, job.job_id, reg.product_id)
-    except BaseException:
-        discard_unregistered(archive, stored.key)
-        raise
-    assert reg.product_id is not None
-    return reg.product_id
+        l1_name = reg.conn.execute(sa.select(files.c.filename).join(products).where(
+            products.c.product_id == job.product_id)).scalar_one()
+        prov = Provenance("romancal.ExposurePipeline", result.software, result.parameters,
+                          [{"product_id": job.product_id, "filename": l1_name}], result.reference_files,
+                          result.wall_time_s, result.peak_rss_mb)
+        assert desc.level is not None and desc.product_type is not None
+        return reg.add(path, level=desc.level, product_type=desc.product_type, prefix="l2", product=desc.product,
+                       provenance=prov, exposure=desc.exposure, filename=out_name)

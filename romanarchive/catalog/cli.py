@@ -6,6 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
+from tqdm import tqdm
+
+from romanarchive.archive import Archive
+from romanarchive.catalog.injection import InjectionConfig, run_injection, store_injection
+from romanarchive.catalog.job import catalog_skycell, catalog_skycells, live_l3
+from romanarchive.catalog.measure import CatalogInputError
+from romanarchive.catalog.step import load_image
+from romanarchive.db.tables import files, products
 
 
 @click.command("catalog")
@@ -13,12 +22,6 @@ import click
 @click.option("--all", "all_cells", is_flag=True, help="Every skycell with a live L3 mosaic.")
 def catalog(cell: str | None, all_cells: bool) -> None:
     """Build the multiband catalog of skycells from their live L3s (what the catalog jobs do)."""
-    from tqdm import tqdm
-
-    from romanarchive.archive import Archive
-    from romanarchive.catalog.job import catalog_skycell, catalog_skycells
-    from romanarchive.catalog.measure import CatalogInputError
-
     if not cell and not all_cells:
         raise click.UsageError("give --skycell NAME or --all")
     archive = Archive.from_env()
@@ -46,12 +49,6 @@ def catalog(cell: str | None, all_cells: bool) -> None:
 
 
 def _images(archive: Any, cell: str | None, product_id: int | None) -> tuple[list[Any], str, list[int]]:
-    import sqlalchemy as sa
-
-    from romanarchive.catalog.job import live_l3
-    from romanarchive.catalog.step import load_image
-    from romanarchive.db.tables import files, products
-
     with archive.engine.connect() as conn:
         if cell:
             rows = live_l3(conn, cell)
@@ -81,12 +78,6 @@ def _images(archive: Any, cell: str | None, product_id: int | None) -> tuple[lis
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the placement.")
 def inject(cell: str | None, product_id: int | None, mags: str, points_per_mag: int, seed: int) -> None:
     """Inject stars and Sérsic galaxies, catalogue them, and store completeness/bias (nothing injected is archived)."""
-    from tqdm import tqdm
-
-    from romanarchive.archive import Archive
-    from romanarchive.catalog.injection import InjectionConfig, run_injection, store_injection
-    from romanarchive.catalog.measure import CatalogInputError
-
     if bool(cell) == (product_id is not None):
         raise click.UsageError("give exactly one of --skycell NAME or --product ID")
     try:

@@ -24,6 +24,7 @@ from romanarchive.catalog.config import CatalogConfig
 from romanarchive.catalog.measure import AB_ZP_NJY, BandImage, CatalogResult, measure, pixel_scale
 from romanarchive.catalog.step import LoadedImage
 from romanarchive.catalog.synthetic import draw_sources, mag_to_njy
+from romanarchive.db.tables import metadata
 
 
 class InjectionConfig(BaseModel):
@@ -186,8 +187,6 @@ def completeness_table(src: Table, bands: list[str]) -> Table:
 def store_injection(conn: sa.Connection, result: InjectionResult, skycell: str, product_ids: list[int],
                     cfg: InjectionConfig) -> int:
     """Write the run, its sources and completeness rows (inside the caller's transaction); returns the run id."""
-    from romanarchive.db.tables import metadata
-
     runs, sources, comp = (metadata.tables[n] for n in ("injection_runs", "injected_sources",
                                                          "injection_completeness"))
     run_id = int(conn.execute(runs.insert().values(skycell=skycell, product_ids=product_ids,

@@ -1,7 +1,8 @@
 """The ``catalog`` job: all live L3s of a skycell -> catalog rows in ``objects`` + L4 products with provenance.
 
-Queued by the mosaic job after each L3 (``enqueue_target(conn, "catalog", skycell, {"skycell": ...})``). Order of
-effects: the catalog is measured first (bad inputs fail here and write nothing); then, in one transaction, the
+Queued when an L3 is registered (the rule in :mod:`romanarchive.catalog.wiring`). Order of
+effects: the catalog is measured first (bad inputs fail here and write nothing); then, in one registration
+(:class:`~romanarchive.ingest.register.Registration`, one transaction), the
 skycell's live rows are replaced (:func:`~romanarchive.catalog.load.replace_skycell`), the catalog file
 (``wfi_l4_cat``) and segmentation map (``wfi_l4_segm``) are registered as level-4 products whose provenance lists
 the input L3s, and earlier live L4s of the skycell are retired (deleted, or re-tagged to their newest release when a
@@ -11,25 +12,38 @@ release froze them). Files are uploaded before that transaction and removed agai
 from __future__ import annotations
 
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
+from romanarchive.archive import Archive
 from romanarchive.catalog.config import CatalogConfig
 from romanarchive.catalog.load import replace_skycell
 from romanarchive.catalog.measure import CatalogInputError
 from romanarchive.catalog.step import STEP_NAME, CatalogStep, LoadedImage, StepResult, load_image
+from romanarchive.db import product_types
+from romanarchive.db.tables import files, metadata, products
 from romanarchive.db.tables_catalog import LIVE
+from romanarchive.ingest.register import Provenance, Registration, discard_unregistered
 from romanarchive.jobs import queue
+from romanarchive.sky.footprint import centre_and_fov, healpix29, spoly_literal, wcs_corners
 
 KIND = "catalog"
-L3_TYPE = "wfi_l3"
-CAT_TYPE = "wfi_l4_cat"
-SEGM_TYPE = "wfi_l4_segm"
+L3_TYPE = product_types.L3
+CAT_TYPE = product_types.L4_CATALOG
+SEGM_TYPE = product_types.L4_SEGMENTATION
+
+
+@dataclass(frozen=True)
+class LiveL3:
+    """A live L3 of a skycell and its stored file."""
+
+    product_id: int
+    filter: str
+    uri: str
+    filename: str
 
 
 @dataclass(frozen=True)
@@ -43,29 +57,25 @@ class CatalogOutcome:
     wall_time_s: float
 
 
-def live_l3(conn: sa.Connection, cell: str) -> list[Any]:
+def live_l3(conn: sa.Connection, cell: str) -> list[LiveL3]:
     """Live L3 products of a skycell: product id, filter, store key and file name."""
-    from romanarchive.db.tables import files, products
-
-    return list(conn.execute(
+    return [LiveL3(*r) for r in conn.execute(
         sa.select(products.c.product_id, products.c.filter, files.c.uri, files.c.filename)
         .join(files, files.c.file_id == products.c.file_id)
         .where(products.c.level == 3, products.c.product_type == L3_TYPE, products.c.obs_id == cell,
                products.c.release == LIVE)
         .order_by(products.c.filter)
-    ).all())
+    ).all()]
 
 
 def catalog_skycells(conn: sa.Connection) -> list[str]:
     """Skycells that have a live L3."""
-    from romanarchive.db.tables import products
-
     return list(conn.execute(
         sa.select(products.c.obs_id).where(products.c.product_type == L3_TYPE, products.c.release == LIVE)
         .distinct().order_by(products.c.obs_id)).scalars())
 
 
-def run_catalog(archive: Any, job: queue.Job) -> int:
+def run_catalog(archive: Archive, job: queue.Job) -> int:
     """Job handler: catalogue the job's skycell; returns the catalog product id (0 when nothing was made)."""
     cell = (job.params or {}).get("skycell") or job.target
     if not cell:
@@ -74,7 +84,7 @@ def run_catalog(archive: Any, job: queue.Job) -> int:
     return out.product_ids[0] if out.product_ids else 0
 
 
-def catalog_skycell(archive: Any, cell: str, job: queue.Job | None = None,
+def catalog_skycell(archive: Archive, cell: str, job: queue.Job | None = None,
                     config: CatalogConfig | None = None) -> CatalogOutcome:
     """Build, load and register the catalog of one skycell from all its live L3s (every filter).
 
@@ -126,62 +136,34 @@ def _write_files(result: StepResult, ids: np.ndarray, cell: str, folder: Path) -
     return cat_path, segm_path
 
 
-def _register(archive: Any, job: queue.Job | None, cell: str, result: StepResult, folder: Path) -> CatalogOutcome:
-    from romanarchive.db.tables import products, provenance
-    from romanarchive.ingest.register import _upsert_files, discard_unregistered
-    from romanarchive.sky.footprint import centre_and_fov, healpix29, spoly_literal, wcs_corners
-    from romanarchive.store.objectstore import content_key, sha256_file
-
+def _register(archive: Archive, job: queue.Job | None, cell: str, result: StepResult,
+              folder: Path) -> CatalogOutcome:
     first = result.inputs[0]
     corners = wcs_corners(first.wcs, first.image.data.shape)
     ra, dec, fov = centre_and_fov(corners)
-    stored: list[Any] = []
-    try:
-        with archive.engine.begin() as conn:
-            ids = replace_skycell(conn, cell, result.catalog.columns)
-            paths = _write_files(result, ids, cell, folder)
-            pids = []
-            for path, ptype in zip(paths, (CAT_TYPE, SEGM_TYPE), strict=True):
-                sha = sha256_file(path)
-                if job is not None and ptype == CAT_TYPE:
-                    queue.set_output_key(archive.engine, job.job_id, content_key("l4", sha, path.name))
-                obj = archive.store.put_file(path, "l4", filename=path.name, sha256=sha)
-                stored.append(obj)
-                file_id = _upsert_files(conn, [(obj, path.name)])[0]
-                pid = int(conn.execute(products.insert().values(
-                    level=4, product_type=ptype, file_id=file_id, obs_id=cell,
-                    filter="+".join(result.catalog.bands)[:20], s_fov=fov,
-                    s_xel1=first.image.data.shape[1], s_xel2=first.image.data.shape[0],
-                    s_region=spoly_literal(corners), s_ra=ra, s_dec=dec, hpx=int(healpix29(ra, dec)[0]),
-                ).returning(products.c.product_id)).scalar_one())
-                conn.execute(provenance.insert().values(
-                    product_id=pid, step=STEP_NAME, software=result.software,
-                    parameters={**result.parameters, "skycell": cell, "n_objects": len(ids),
-                                "reference_band": result.catalog.reference_band},
-                    inputs=[{"product_id": x.product_id, "filename": x.filename} for x in result.inputs],
-                    reference_files={}, wall_time_s=result.wall_time_s, peak_rss_mb=result.peak_rss_mb,
-                    host=socket.gethostname(), job_id=job.job_id if job else None,
-                ))
-                pids.append(pid)
-            freed = _retire(conn, cell, keep=tuple(pids))
-            # Light curves follow the catalog: (re-)measure every live L2 over the skycell's new objects.
-            from romanarchive.timeseries.forced import queue_for_skycell
-
-            queue_for_skycell(conn, cell)
-            if job is not None:
-                queue.mark_done(conn, job.job_id, pids[0])
-    except BaseException:
-        for obj in stored:
-            discard_unregistered(archive, obj.key)
-        raise
+    product = dict(obs_id=cell, filter="+".join(result.catalog.bands)[:20], s_fov=fov,
+                   s_xel1=first.image.data.shape[1], s_xel2=first.image.data.shape[0],
+                   s_region=spoly_literal(corners), s_ra=ra, s_dec=dec, hpx=int(healpix29(ra, dec)[0]))
+    # Light curves follow the catalog: the wiring's rule for new L4 catalogs (re-)queues forced photometry of the
+    # skycell's live L2s in this same transaction.
+    with Registration.open(archive, job) as reg:
+        ids = replace_skycell(reg.conn, cell, result.catalog.columns)
+        paths = _write_files(result, ids, cell, folder)
+        prov = Provenance(
+            STEP_NAME, result.software,
+            {**result.parameters, "skycell": cell, "n_objects": len(ids),
+             "reference_band": result.catalog.reference_band},
+            [{"product_id": x.product_id, "filename": x.filename} for x in result.inputs],
+            wall_time_s=result.wall_time_s, peak_rss_mb=result.peak_rss_mb)
+        pids = tuple(reg.add(path, level=4, product_type=ptype, prefix="l4", product=product, provenance=prov)
+                     for path, ptype in zip(paths, (CAT_TYPE, SEGM_TYPE), strict=True))
+        freed = _retire(reg.conn, cell, keep=pids)
     _discard(archive, freed)
-    return CatalogOutcome(cell, len(ids), tuple(pids), result.catalog.bands, result.wall_time_s)
+    return CatalogOutcome(cell, len(ids), pids, result.catalog.bands, result.wall_time_s)
 
 
 def _retire(conn: sa.Connection, cell: str, keep: tuple[int, ...]) -> list[str]:
     """Take the skycell's earlier live L4s out of the live set; returns store keys no row uses any more."""
-    from romanarchive.db.tables import files, metadata, products
-
     rp = metadata.tables.get("release_products")
     old = conn.execute(
         sa.select(products.c.product_id, products.c.file_id)
@@ -207,9 +189,7 @@ def _retire(conn: sa.Connection, cell: str, keep: tuple[int, ...]) -> list[str]:
     return freed
 
 
-def _discard(archive: Any, keys: list[str]) -> None:
-    from romanarchive.ingest.register import discard_unregistered
-
+def _discard(archive: Archive, keys: list[str]) -> None:
     for key in keys:
         discard_unregistered(archive, key)
 

@@ -33,6 +33,7 @@ from romanarchive.catalog.deblend import deblend_parallel
 from romanarchive.catalog.objects import ObjectInputs, measure_objects_parallel
 from romanarchive.catalog.photoz import fit_photoz
 from romanarchive.catalog.psf import concentration_of, matching_kernel, psf_image, second_moment_width
+from romanarchive.db.tables_catalog import OBJECT_MEASUREMENTS
 
 NJY_PER_MJY = 1e15
 AB_ZP_NJY = 31.4  # m_AB = 31.4 - 2.5 log10(f / nJy)
@@ -140,8 +141,6 @@ def _background(data: np.ndarray, mask: np.ndarray, cfg: CatalogConfig) -> np.nd
 
 
 def _empty(bands: tuple[str, ...], shape: tuple[int, int], ref: str, scale: float) -> CatalogResult:
-    from romanarchive.db.tables_catalog import OBJECT_MEASUREMENTS
-
     cols = {"ra": np.empty(0), "dec": np.empty(0), "point_like": np.empty(0, bool)}
     cols.update({c.name: np.empty(0) for c in OBJECT_MEASUREMENTS})
     return CatalogResult(cols, np.zeros(shape, np.int32), bands, ref, scale, {"n_sources": 0})

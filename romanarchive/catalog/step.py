@@ -16,6 +16,7 @@ import numpy as np
 
 from romanarchive.catalog.config import CatalogConfig
 from romanarchive.catalog.measure import BandImage, CatalogInputError, CatalogResult, measure
+from romanarchive.software import package_versions
 
 STEP_NAME = "romanarchive.CatalogStep"
 
@@ -73,8 +74,6 @@ def _flux_conserving_ratio(model: Any) -> float:
 
 def software_versions() -> dict[str, str]:
     """Versions of the packages the catalog depends on."""
-    from romanarchive.software import package_versions
-
     return package_versions(("romanarchive", "photutils", "galsim", "numpy", "scipy", "astropy", "roman_datamodels"))
 
 

@@ -200,7 +200,7 @@ class Registration:
         """Store a local file (its key recorded on the job first); it is removed again if the registration fails."""
         name = filename or path.name
         sha = sha256_file(path)
-        if self.job is not None:
+        if self.job is not None and not self.stored:  # the job's one output_key: its first (main) file
             queue.set_output_key(self.archive.engine, self.job.job_id, content_key(prefix, sha, name))
         obj = self.archive.store.put_file(path, prefix, filename=name, sha256=sha)
         self.stored.append(obj)

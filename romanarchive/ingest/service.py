@@ -14,7 +14,7 @@ from romanarchive.archive import Archive
 from romanarchive.config import Settings
 from romanarchive.db.tables import EXPOSURE_IDENTITY, exposures, files, products, reference_files
 from romanarchive.ingest.inspect import Description, IngestError, describe
-from romanarchive.ingest.register import discard_unregistered, register
+from romanarchive.ingest.register import discard_unregistered, register_files
 from romanarchive.store.objectstore import sha256_file
 
 
@@ -156,7 +156,7 @@ def ingest_file(archive: Archive, path: str | Path, replace: bool = False) -> In
     try:
         with archive.engine.begin() as conn:
             stale = _remove_existing(conn, desc, [e[0] for e in existing]) if existing else []
-            reg = register(conn, [(desc, stored, path.name)])[0]
+            reg = register_files(conn, [(desc, stored, path.name)])[0]
     except sa.exc.IntegrityError:
         discard_unregistered(archive, stored.key)
         with archive.engine.connect() as conn:

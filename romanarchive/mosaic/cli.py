@@ -6,14 +6,17 @@ import json
 
 import click
 import sqlalchemy as sa
+from tqdm import tqdm
+
+from romanarchive.archive import Archive
+from romanarchive.db.tables import products
+from romanarchive.mosaic.coadd import MosaicError
+from romanarchive.mosaic.job import L2_TYPE, build_and_register, footprints_of
+from romanarchive.sky.skycells import skycell, skycells_containing, skycells_for_footprint
 
 
 def _targets(conn: sa.Connection, cell: str | None, filter_name: str | None) -> list[tuple[str, str]]:
     """(skycell, filter) pairs that live L2s touch, optionally restricted."""
-    from romanarchive.db.tables import products
-    from romanarchive.mosaic.job import L2_TYPE
-    from romanarchive.sky.skycells import skycells_for_footprint
-
     stmt = sa.select(sa.cast(products.c.s_region, sa.Text), products.c.filter).where(
         products.c.product_type == L2_TYPE, products.c.release == "live", products.c.s_region.is_not(None))
     if filter_name:
@@ -32,13 +35,6 @@ def _targets(conn: sa.Connection, cell: str | None, filter_name: str | None) -> 
 @click.option("--all", "all_cells", is_flag=True, help="Every skycell that live L2 images touch.")
 def mosaic(cell: str | None, filter_name: str | None, all_cells: bool) -> None:
     """Co-add live L2 images onto skycells and register the L3 mosaics (what the mosaic jobs do)."""
-    from tqdm import tqdm
-
-    from romanarchive.archive import Archive
-    from romanarchive.mosaic.coadd import MosaicError
-    from romanarchive.mosaic.job import build_and_register
-    from romanarchive.sky.skycells import skycell
-
     if not cell and not all_cells:
         raise click.UsageError("give --skycell NAME or --all")
     if cell:
@@ -72,12 +68,7 @@ def mosaic(cell: str | None, filter_name: str | None, all_cells: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def skycells(ra: float | None, dec: float | None, product_id: int | None, as_json: bool) -> None:
     """List the skycells containing a position or touched by a product's footprint."""
-    from romanarchive.sky.skycells import skycells_containing, skycells_for_footprint
-
     if product_id is not None:
-        from romanarchive.archive import Archive
-        from romanarchive.mosaic.job import footprints_of
-
         with Archive.from_env().engine.connect() as conn:
             found = footprints_of(conn, [product_id])
         if not found or not found[0][0]:

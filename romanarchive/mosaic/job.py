@@ -15,21 +15,27 @@ one transaction.
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
+from romanarchive.archive import Archive
+from romanarchive.db import product_types
+from romanarchive.db.tables import files, metadata, products
+from romanarchive.ingest.inspect import bandpass_limits
+from romanarchive.ingest.query import LiveProduct, live_l2
+from romanarchive.ingest.register import Provenance, Registration, discard_unregistered
 from romanarchive.jobs import queue
+from romanarchive.mosaic.step import MosaicConfig, MosaicResult, MosaicStep, load_l2
+from romanarchive.sky.footprint import centre_and_fov, healpix29, spoly_literal
 from romanarchive.sky.skycells import Skycell, parse_spoly, skycell, skycells_for_footprint
 
 KIND = "mosaic"
-CATALOG_KIND = "catalog"
-L3_TYPE = "wfi_l3"
-L2_TYPE = "wfi_l2"
+L3_TYPE = product_types.L3
+L2_TYPE = product_types.L2
+#: What mosaic took its inputs as (kept for callers; the registry's live L2 row).
+L2Row = LiveProduct
 
 
 def target_of(cell: str, filter_name: str) -> str:
@@ -66,35 +72,13 @@ def queue_mosaics(conn: sa.Connection, footprints: Iterable[tuple[str | None, st
     return out
 
 
-@dataclass(frozen=True)
-class L2Row:
-    """A live L2 product chosen as a mosaic input."""
-
-    product_id: int
-    uri: str
-    filename: str
-    t_min: float | None
-    t_max: float | None
-
-
-def live_inputs(conn: sa.Connection, cell: Skycell, filter_name: str) -> list[L2Row]:
+def live_inputs(conn: sa.Connection, cell: Skycell, filter_name: str) -> list[LiveProduct]:
     """Live L2 products of a filter whose footprint overlaps the skycell."""
-    from romanarchive.db.tables import files, products
-    from romanarchive.sky.footprint import spoly_literal
-
-    region = sa.text(":poly ::spoly").bindparams(poly=spoly_literal(cell.corners()))
-    rows = conn.execute(
-        sa.select(products.c.product_id, files.c.uri, files.c.filename, products.c.t_min, products.c.t_max)
-        .join(files, files.c.file_id == products.c.file_id)
-        .where(products.c.level == 2, products.c.product_type == L2_TYPE, products.c.filter == filter_name,
-               products.c.release == "live", products.c.s_region.op("&&")(region))
-        .order_by(products.c.product_id)
-    ).all()
-    return [L2Row(*r) for r in rows]
+    return live_l2(conn, cell.corners(), filter_name)
 
 
-def build_and_register(archive: Any, cell_name: str, filter_name: str, job: queue.Job | None = None,
-                       config: Any = None) -> int | None:
+def build_and_register(archive: Archive, cell_name: str, filter_name: str, job: queue.Job | None = None,
+                       config: MosaicConfig | None = None) -> int | None:
     """Co-add the live L2s of a skycell + filter and register the L3; returns its product id.
 
     Parameters
@@ -113,15 +97,11 @@ def build_and_register(archive: Any, cell_name: str, filter_name: str, job: queu
     int or None
         The new L3's product id, or ``None`` when no live L2 overlaps the cell (any live L3 of it is retired).
     """
-    from romanarchive.mosaic.step import MosaicStep
-
     cell = skycell(cell_name)
     scratch = archive.settings.scratch / f"mosaic-{job.job_id if job else 'cli'}-{cell.name}-{filter_name}"
     if scratch.exists():
         shutil.rmtree(scratch, ignore_errors=True)
     if job is not None and job.output_key:
-        from romanarchive.ingest.register import discard_unregistered
-
         discard_unregistered(archive, job.output_key)
     scratch.mkdir(parents=True, exist_ok=True)
     try:
@@ -135,8 +115,6 @@ def build_and_register(archive: Any, cell_name: str, filter_name: str, job: queu
             _discard(archive, freed)
             return None
         paths = [_materialise(archive, r.uri, r.filename, scratch / "in") for r in rows]
-        from romanarchive.mosaic.step import load_l2
-
         result = MosaicStep(config).run([load_l2(p, r.product_id) for p, r in zip(paths, rows, strict=True)],
                                         cell)
         out_name = f"{cell.name}_{filter_name.lower()}_i2d.asdf"
@@ -146,23 +124,13 @@ def build_and_register(archive: Any, cell_name: str, filter_name: str, job: queu
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _materialise(archive: Any, key: str, name: str, folder: Path) -> Path:
+def _materialise(archive: Archive, key: str, name: str, folder: Path) -> Path:
     local = archive.store.local_path(key)
     return Path(local) if local is not None else Path(archive.store.get_file(key, folder / name))
 
 
-def _register_l3(archive: Any, job: queue.Job | None, result: Any, path: Path, cell: Skycell, filter_name: str,
-                 rows: list[L2Row]) -> int:
-    from romanarchive.db.tables import products, provenance
-    from romanarchive.ingest.inspect import bandpass_limits
-    from romanarchive.ingest.register import _upsert_files, discard_unregistered
-    from romanarchive.sky.footprint import centre_and_fov, healpix29, spoly_literal
-    from romanarchive.store.objectstore import content_key, sha256_file
-
-    sha = sha256_file(path)
-    if job is not None:
-        queue.set_output_key(archive.engine, job.job_id, content_key("l3", sha, path.name))
-    stored = archive.store.put_file(path, "l3", filename=path.name, sha256=sha)
+def _register_l3(archive: Archive, job: queue.Job | None, result: MosaicResult, path: Path, cell: Skycell,
+                 filter_name: str, rows: list[LiveProduct]) -> int:
     used_ids = {x.product_id for x in result.inputs}
     used = [r for r in rows if r.product_id in used_ids]
     corners = cell.corners()
@@ -170,40 +138,26 @@ def _register_l3(archive: Any, job: queue.Job | None, result: Any, path: Path, c
     em_min, em_max = bandpass_limits(filter_name)
     t_min = [r.t_min for r in used if r.t_min is not None]
     t_max = [r.t_max for r in used if r.t_max is not None]
-    try:
-        with archive.engine.begin() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                         {"k": f"l3:{cell.name} {filter_name}"})
-            file_id = _upsert_files(conn, [(stored, path.name)])[0]
-            pid = int(conn.execute(products.insert().values(
-                level=3, product_type=L3_TYPE, file_id=file_id, obs_id=cell.name, filter=filter_name,
-                t_min=min(t_min) if t_min else None, t_max=max(t_max) if t_max else None,
-                t_exptime=float(sum(x.exptime for x in result.inputs)), em_min=em_min, em_max=em_max,
-                s_fov=fov, s_xel1=cell.shape[1], s_xel2=cell.shape[0],
-                s_region=spoly_literal(corners), s_ra=ra, s_dec=dec, hpx=int(healpix29(ra, dec)[0]),
-            ).returning(products.c.product_id)).scalar_one())
-            conn.execute(provenance.insert().values(
-                product_id=pid, step="romanarchive.MosaicStep", software=result.software,
-                parameters={**result.parameters, "skycell": cell.name, "filter": filter_name,
-                            "sky": result.coadd.sky, "n_outliers": result.coadd.n_outliers},
-                inputs=[{"product_id": r.product_id, "filename": r.filename} for r in used],
-                reference_files={}, wall_time_s=result.wall_time_s, peak_rss_mb=result.peak_rss_mb,
-                host=socket.gethostname(), job_id=job.job_id if job else None,
-            ))
-            freed = _retire(conn, cell.name, filter_name, keep=pid)
-            if job is not None:
-                queue.mark_done(conn, job.job_id, pid)
-            queue.enqueue_target(conn, CATALOG_KIND, cell.name, {"skycell": cell.name})
-    except BaseException:
-        discard_unregistered(archive, stored.key)
-        raise
+    prov = Provenance(
+        "romanarchive.MosaicStep", result.software,
+        {**result.parameters, "skycell": cell.name, "filter": filter_name, "sky": result.coadd.sky,
+         "n_outliers": result.coadd.n_outliers},
+        [{"product_id": r.product_id, "filename": r.filename} for r in used],
+        wall_time_s=result.wall_time_s, peak_rss_mb=result.peak_rss_mb)
+    # The wiring's rules queue the skycell's catalog in the same transaction.
+    with Registration.open(archive, job) as reg:
+        reg.conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"l3:{cell.name} {filter_name}"})
+        pid = reg.add(path, level=3, product_type=L3_TYPE, prefix="l3", provenance=prov, product=dict(
+            obs_id=cell.name, filter=filter_name, t_min=min(t_min) if t_min else None,
+            t_max=max(t_max) if t_max else None, t_exptime=float(sum(x.exptime for x in result.inputs)),
+            em_min=em_min, em_max=em_max, s_fov=fov, s_xel1=cell.shape[1], s_xel2=cell.shape[0],
+            s_region=spoly_literal(corners), s_ra=ra, s_dec=dec, hpx=int(healpix29(ra, dec)[0])))
+        freed = _retire(reg.conn, cell.name, filter_name, keep=pid)
     _discard(archive, freed)
     return pid
 
 
-def _discard(archive: Any, keys: list[str]) -> None:
-    from romanarchive.ingest.register import discard_unregistered
-
+def _discard(archive: Archive, keys: list[str]) -> None:
     for key in keys:
         discard_unregistered(archive, key)
 
@@ -216,8 +170,6 @@ def _retire(conn: sa.Connection, cell_name: str, filter_name: str, keep: int | N
     """
     # Serialise registrations of one skycell + filter, so two concurrent jobs cannot both stay live.
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"l3:{cell_name} {filter_name}"})
-    from romanarchive.db.tables import files, metadata, products
-
     rp = metadata.tables["release_products"]
     rel = metadata.tables["releases"]
     old = conn.execute(
@@ -244,7 +196,7 @@ def _retire(conn: sa.Connection, cell_name: str, filter_name: str, keep: int | N
     return freed
 
 
-def run_mosaic(archive: Any, job: queue.Job) -> int:
+def run_mosaic(archive: Archive, job: queue.Job) -> int:
     """Job handler: rebuild the job's skycell + filter; returns the new L3 product id (0 when none)."""
     params = job.params or {}
     cell_name, filter_name = params.get("skycell"), params.get("filter")
@@ -256,8 +208,6 @@ def run_mosaic(archive: Any, job: queue.Job) -> int:
 
 def footprints_of(conn: sa.Connection, product_ids: list[int]) -> list[tuple[str | None, str | None]]:
     """(s_region in degrees, filter) of products, for :func:`queue_mosaics`."""
-    from romanarchive.db.tables import products
-
     rows = conn.execute(
         sa.select(sa.func.cast(products.c.s_region, sa.Text), products.c.filter)
         .where(products.c.product_id.in_(product_ids))

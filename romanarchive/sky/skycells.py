@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 from astropy import units as u
 
+from romanarchive.sky.footprint import _counter_clockwise, wcs_corners
+
 #: HEALPix order of the projection regions.
 REGION_ORDER = 6
 #: Pixel scale of every skycell, arcsec per pixel (half an L2 pixel).
@@ -188,14 +190,10 @@ class Skycell:
 
     def corners(self) -> list[tuple[float, float]]:
         """(ra, dec) of the image's outer pixel corners, counter-clockwise: the cell's footprint."""
-        from romanarchive.sky.footprint import wcs_corners
-
         return wcs_corners(self.wcs, SHAPE)
 
     def core_corners(self) -> list[tuple[float, float]]:
         """(ra, dec) of the core's corners (the cell without its overlap margins)."""
-        from romanarchive.sky.footprint import _counter_clockwise
-
         x = np.array([MARGIN, MARGIN + CORE, MARGIN + CORE, MARGIN]) - 0.5
         y = np.array([MARGIN, MARGIN, MARGIN + CORE, MARGIN + CORE]) - 0.5
         ra, dec = self.wcs.pixel_to_world_values(x, y)

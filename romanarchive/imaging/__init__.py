@@ -1,0 +1,1 @@
+"""Pure array science shared by the processing domains (no database, no jobs)."""
