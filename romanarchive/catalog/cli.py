@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 import sqlalchemy as sa
@@ -11,9 +10,9 @@ from tqdm import tqdm
 
 from romanarchive.archive import Archive
 from romanarchive.catalog.injection import InjectionConfig, run_injection, store_injection
-from romanarchive.catalog.job import catalog_skycell, catalog_skycells, live_l3
+from romanarchive.catalog.job import LiveL3, catalog_skycell, catalog_skycells, live_l3
 from romanarchive.catalog.measure import CatalogInputError
-from romanarchive.catalog.step import load_image
+from romanarchive.catalog.step import LoadedImage, load_image
 from romanarchive.db.tables import files, products
 
 
@@ -48,7 +47,7 @@ def catalog(cell: str | None, all_cells: bool) -> None:
         raise SystemExit(1)
 
 
-def _images(archive: Any, cell: str | None, product_id: int | None) -> tuple[list[Any], str, list[int]]:
+def _images(archive: Archive, cell: str | None, product_id: int | None) -> tuple[list[LoadedImage], str, list[int]]:
     with archive.engine.connect() as conn:
         if cell:
             rows = live_l3(conn, cell)
@@ -56,9 +55,10 @@ def _images(archive: Any, cell: str | None, product_id: int | None) -> tuple[lis
                 raise click.ClickException(f"skycell {cell} has no live L3 mosaic")
             target = cell
         else:
-            rows = conn.execute(sa.select(products.c.product_id, products.c.obs_id, files.c.uri, files.c.filename)
-                                .join(files, files.c.file_id == products.c.file_id)
-                                .where(products.c.product_id == product_id, products.c.level.in_((2, 3)))).all()
+            rows = [LiveL3(*r) for r in conn.execute(
+                sa.select(products.c.product_id, products.c.filter, files.c.uri, files.c.filename)
+                .join(files, files.c.file_id == products.c.file_id)
+                .where(products.c.product_id == product_id, products.c.level.in_((2, 3))))]
             if not rows:
                 raise click.ClickException(f"product {product_id} is not an L2 or L3 image")
             target = f"product:{product_id}"

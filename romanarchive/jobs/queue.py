@@ -7,6 +7,7 @@ expired another worker claims the job again, cleans up what the dead attempt lef
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -34,8 +35,6 @@ class Job:
 
 def worker_name() -> str:
     """Identity written on claimed jobs: host and process."""
-    import os
-
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
