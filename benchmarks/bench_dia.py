@@ -30,7 +30,7 @@ def _rss_mb() -> float:
 def main() -> None:
     from scipy.ndimage import gaussian_filter
 
-    from romanarchive.catalog.psf import psf_image
+    from romanarchive.imaging.psf import psf_image
     from romanarchive.timeseries.dia import DIA_NEGATIVE, difference_image
 
     rng = np.random.default_rng(5)

@@ -5,7 +5,7 @@ stamps added with numpy, 18-25 mag), sky + read noise; each epoch is the same sc
 and a sub-pixel pointing jitter, built inside the worker (not timed). What is timed per image is what the step does
 after reading the file: the gWCS inverse transform of all 10,000 RA/Dec (one vectorised call), the registration
 pass, the PSF fit, aperture flux, centroid/shift test and re-measurement of shifted sources
-(:func:`romanarchive.timeseries.forced.measure_image`).
+(:func:`romanarchive.timeseries.forced_step.measure_image`).
 
 Peer: ``photutils.aperture.aperture_photometry`` (circular r = 2.5 pix, exact overlap, with the error array) on the
 same positions of the same images, single process. The binary-COPY load of the 200,000 rows into ``forced_phot``
@@ -47,7 +47,7 @@ def _scene(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _image(ra: np.ndarray, dec: np.ndarray, flux: np.ndarray, epoch: int) -> tuple[Any, Any]:
-    from romanarchive.timeseries.forced import ImageArrays
+    from romanarchive.timeseries.forced_step import ImageArrays
     from romanarchive.timeseries.psf import psf_grid
 
     rng = np.random.default_rng(1000 + epoch)
@@ -69,7 +69,7 @@ def _image(ra: np.ndarray, dec: np.ndarray, flux: np.ndarray, epoch: int) -> tup
 
 def _worker(args: tuple[int, list[int]]) -> dict[str, Any]:
     n, epochs = args
-    from romanarchive.timeseries.forced import ForcedPhotConfig, measure_image
+    from romanarchive.timeseries.forced_step import ForcedPhotConfig, measure_image
 
     ra, dec, flux = _scene(n, 1)
     cfg = ForcedPhotConfig()
@@ -127,13 +127,13 @@ def _copy(n: int, n_epochs: int) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).parent))
     from _common import scratch_archive
 
-    from romanarchive.timeseries.forced import _STAGE_COLS, write_rows
+    from romanarchive.timeseries.forced_job import STAGE_COLUMNS, write_rows
 
     rng = np.random.default_rng(0)
     with scratch_archive() as archive:
         t0 = time.perf_counter()
         for e in range(n_epochs):
-            cols = {c: rng.normal(size=n) for c in _STAGE_COLS}
+            cols = {c: rng.normal(size=n) for c in STAGE_COLUMNS}
             cols.update(source_id=np.arange(n, dtype=np.int64) * 7919, product_id=np.full(n, e, np.int64),
                         flags=np.zeros(n, np.int16))
             for c in ("x", "y", "dra", "ddec", "shift_err", "shift_snr"):

@@ -360,6 +360,7 @@ def adql_translate(maxrec: int | None) -> None:
 def _add_domain_commands() -> None:
     """Register the command groups each domain package defines next to its code."""
     from romanarchive.catalog import cli as catalog_cli
+    from romanarchive.dal import lightcurve_cli
     from romanarchive.level5.cli import level5
     from romanarchive.mosaic.cli import mosaic, skycells
     from romanarchive.releases import cli as release_group
@@ -367,7 +368,7 @@ def _add_domain_commands() -> None:
     from romanarchive.xmatch import cli as xmatch_cli
 
     for cmd in (mosaic, skycells, release_group(), *catalog_cli.COMMANDS, *timeseries_cli.COMMANDS,
-                *xmatch_cli.COMMANDS, level5):
+                *lightcurve_cli.COMMANDS, *xmatch_cli.COMMANDS, level5):
         main.add_command(cmd)  # type: ignore[arg-type]
 
 

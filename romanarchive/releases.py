@@ -39,6 +39,10 @@ OBJECTS_LATEST = TableSpec(
     "The object catalog of the newest frozen data release (roman.objects rows of that release); query a given "
     "release with roman.objects WHERE release = 'NAME'.",
     OBJECTS.columns,
+    published=True,
+    table_type="view",
+    spoint_column="pos",
+    spoint_of=("ra", "dec"),
 )
 
 

@@ -6,6 +6,11 @@ import functools
 from collections.abc import Iterable
 from importlib import metadata
 
+#: Packages that determine calibrated L2 pixels (``romanarchive.calib.pipeline.software_versions`` records them);
+#: provenance downstream of the calibration (e.g. the time-series tables) records them too.
+CALIBRATION_PACKAGES = ("romancal", "stcal", "stpipe", "roman_datamodels", "rad", "romanisim", "numpy", "astropy",
+                        "gwcs", "crds")
+
 
 def package_versions(names: Iterable[str], missing: str | None = None) -> dict[str, str]:
     """Versions of the named distributions.

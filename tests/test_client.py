@@ -129,7 +129,7 @@ def catalogued(pg_server: str, science_survey: Path, tmp_path_factory: pytest.Te
     from romanarchive.config import Settings
     from romanarchive.db.engine import upgrade
     from romanarchive.db.scratch import create_database, drop_database
-    from romanarchive.timeseries import forced
+    from romanarchive.timeseries import forced_job as forced
     from tests.conftest import catalogue_one_skycell
 
     tmp = tmp_path_factory.mktemp("client_cat")

@@ -21,7 +21,7 @@ from romanarchive.db.scratch import create_database, drop_database
 from romanarchive.ingest.service import ingest_paths
 from romanarchive.jobs import worker
 from romanarchive.timeseries.dia import DIA_NEGATIVE, DIA_NEW
-from romanarchive.timeseries.dia_step import DiaOutcome, run_cell
+from romanarchive.timeseries.dia_job import DiaOutcome, run_cell
 from tests.conftest import main_skycell
 from tests.test_timeseries import _l2
 

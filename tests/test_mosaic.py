@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from romanarchive.archive import Archive
-from romanarchive.mosaic.coadd import CoaddInput, MosaicError, coadd
-from romanarchive.mosaic.step import L2Input, MosaicConfig, MosaicResult, MosaicStep, load_l2
+from romanarchive.imaging.coadd import CoaddInput, MosaicError, coadd
+from romanarchive.imaging.l2 import L2Input, load_l2
+from romanarchive.mosaic.step import MosaicConfig, MosaicResult, MosaicStep
 from romanarchive.sim.calibrated import l2_files
 from romanarchive.sky.footprint import wcs_corners
 from romanarchive.sky.skycells import Skycell, home_skycells, skycells_for_footprint
@@ -349,7 +350,7 @@ def test_bad_l2_fails_its_job_and_registers_nothing(archive: Archive, f158: list
 
 
 def test_interpolated_pixel_map_matches_the_exact_one(inputs: list[L2Input], cell: Skycell) -> None:
-    from romanarchive.mosaic.coadd import _pixmap
+    from romanarchive.imaging.coadd import _pixmap
 
     exact = _pixmap(inputs[0].arrays, cell.wcs, step=1)
     fast = _pixmap(inputs[0].arrays, cell.wcs)
@@ -359,7 +360,7 @@ def test_interpolated_pixel_map_matches_the_exact_one(inputs: list[L2Input], cel
 def test_nan_median_matches_numpy() -> None:
     import warnings
 
-    from romanarchive.mosaic.coadd import _nanmedian0
+    from romanarchive.imaging.coadd import _nanmedian0
 
     rng = np.random.default_rng(0)
     a = rng.normal(size=(7, 60, 50))

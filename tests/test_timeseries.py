@@ -26,7 +26,8 @@ from romanarchive.db.scratch import create_database, drop_database
 from romanarchive.db.tables_timeseries import VFLAG_MOVING
 from romanarchive.ingest.service import ingest_paths
 from romanarchive.jobs import worker
-from romanarchive.timeseries import forced
+from romanarchive.sky.skycells import in_home
+from romanarchive.timeseries import forced_job, forced_step
 from tests.conftest import catalogue_one_skycell, main_skycell
 
 pytestmark = pytest.mark.db
@@ -36,7 +37,7 @@ MATCH_ARCSEC = 0.3
 # field straddles five skycells of two HEALPix regions but only one is catalogued (to keep the tests short), so most
 # objects lie outside the core of that cell: the home-core selection (one measurement per physical object when every
 # cell is catalogued) is off here and tested on its own.
-CONFIG = forced.ForcedPhotConfig(point_like_only=False, home_core_only=False)
+CONFIG = forced_step.ForcedPhotConfig(point_like_only=False, home_core_only=False)
 HOME = CONFIG.model_copy(update={"home_core_only": True})
 
 
@@ -60,7 +61,7 @@ def pipeline(pg_server: str, science_survey: Path, tmp_path_factory: pytest.Temp
     (tmp / "home").mkdir()
     archive = Archive(Settings(home=tmp / "home", database_url=url, store=str(tmp / "store"), lease_seconds=30))
     catalogue_one_skycell(archive, _l2(science_survey, {0, 1, 2}))
-    full = forced.run_all(archive, CONFIG)
+    full = forced_job.run_all(archive, CONFIG)
     truth = Table.read(science_survey / "truth" / "truth.ecsv")
     etruth = Table.read(science_survey / "truth" / "exposure_truth.ecsv")
     yield archive, full, truth, etruth, science_survey
@@ -364,11 +365,11 @@ def test_home_core_selection_matches_home_skycells() -> None:
     dec = dec0 + rng.uniform(-0.003, 0.003, 400)
     homes = [c.name for c in home_skycells(ra, dec)]
     assert len(set(homes)) >= 3  # the sample straddles the corner
-    assert forced.in_home_core(ra, dec, homes).all()
+    assert in_home(ra, dec, homes).all()
     others = [cell.name] * len(ra)
     expect = np.array([h == cell.name for h in homes])
-    assert np.array_equal(forced.in_home_core(ra, dec, others), expect) and 0 < expect.sum() < len(ra)
-    assert forced.in_home_core(ra[:2], dec[:2], [None, "product:7"]).all()  # not skycell names: kept
+    assert np.array_equal(in_home(ra, dec, others), expect) and 0 < expect.sum() < len(ra)
+    assert in_home(ra[:2], dec[:2], [None, "product:7"]).all()  # not skycell names: kept
 
 
 def test_object_in_two_overlapping_skycells_is_measured_once(pipeline: Any) -> None:
@@ -378,8 +379,8 @@ def test_object_in_two_overlapping_skycells_is_measured_once(pipeline: Any) -> N
         cand = conn.execute(sa.text(
             "SELECT f.source_id, f.product_id, o.skycell, o.ra, o.dec FROM forced_phot f JOIN objects o "
             "ON o.source_id = f.source_id AND o.release = 'live' ORDER BY f.source_id, f.product_id")).all()
-        home = forced.in_home_core(np.array([c.ra for c in cand]), np.array([c.dec for c in cand]),
-                                   [c.skycell for c in cand])
+        home = in_home(np.array([c.ra for c in cand]), np.array([c.dec for c in cand]),
+                       [c.skycell for c in cand])
         assert 0 < home.sum() < len(cand)  # some objects lie in the cell's core, others in its overlaps
         sid, pid, cell = cand[int(np.flatnonzero(home)[0])][:3]
         r, i, j = int(cell[1:6]), int(cell[7:9]), int(cell[10:12])
@@ -392,21 +393,21 @@ def test_object_in_two_overlapping_skycells_is_measured_once(pipeline: Any) -> N
         n_before = conn.execute(sa.text("SELECT count(*) FROM forced_phot WHERE product_id = :p"),
                                 {"p": pid}).scalar_one()
     try:
-        out = forced.run_product(archive, pid, HOME)
+        out = forced_job.run_product(archive, pid, HOME)
         with archive.engine.connect() as conn:
             got = dict(conn.execute(sa.text("SELECT source_id, count(*) FROM forced_phot WHERE product_id = :p "
                                             "AND source_id IN (:s, :d) GROUP BY 1"),
                                     {"p": pid, "s": sid, "d": dup}).all())
         assert got == {sid: 1} and 0 < out.rows_written < n_before
         # Without the core selection both copies are measured (the test can fail).
-        forced.run_product(archive, pid, CONFIG)
+        forced_job.run_product(archive, pid, CONFIG)
         with archive.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM forced_phot WHERE product_id = :p AND source_id = :d"),
                                 {"p": pid, "d": dup}).scalar_one() == 1
     finally:
         with archive.engine.begin() as conn:
             conn.execute(sa.text("DELETE FROM objects WHERE source_id = :d"), {"d": dup})
-        forced.run_product(archive, pid, CONFIG)
+        forced_job.run_product(archive, pid, CONFIG)
     with archive.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM forced_phot WHERE source_id = :d"),
                             {"d": dup}).scalar_one() == 0
@@ -434,7 +435,7 @@ def test_rebuilt_catalog_drops_stale_rows(pipeline: Any) -> None:
         conn.execute(sa.text("DELETE FROM objects WHERE source_id = :s AND release = 'live'"), {"s": gone})
         conn.execute(sa.text("UPDATE objects SET source_id = :n WHERE source_id = :s AND release = 'live'"),
                      {"n": new_id, "s": renamed})
-        n_queued = forced.queue_for_skycell(conn, cell)
+        n_queued = forced_job.queue_for_skycell(conn, cell)
         assert n_queued >= n_l2
         conn.execute(sa.text("UPDATE jobs SET params = CAST(:p AS jsonb) WHERE kind = 'forced_phot' "
                              "AND state = 'queued'"), {"p": json.dumps(CONFIG.model_dump(exclude_defaults=True))})

@@ -92,7 +92,9 @@ def replace_skycell(conn: sa.Connection, skycell: str, columns: Mapping[str, np.
     dec = np.asarray(columns["dec"], dtype=float)
     if not (np.isfinite(ra).all() and np.isfinite(dec).all()):
         raise ValueError("catalog positions must be finite")
-    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"objects:{skycell}"})
+    # Ids of neighbouring skycells share HEALPix-12 cells: loads take turns (until commit) so that one load sees the
+    # ids another assigned; measuring, the slow part, stays parallel.
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('objects:source_id'))"))
     hpx = healpix29(ra, dec) if len(ra) else np.empty(0, np.int64)
     prev = conn.execute(sa.text("SELECT source_id, ra, dec FROM objects WHERE release = :r AND skycell = :s"),
                         {"r": release, "s": skycell}).all()

@@ -32,8 +32,8 @@ from romanarchive.catalog.config import CatalogConfig
 from romanarchive.catalog.deblend import deblend_parallel
 from romanarchive.catalog.objects import ObjectInputs, measure_objects_parallel
 from romanarchive.catalog.photoz import fit_photoz
-from romanarchive.catalog.psf import concentration_of, matching_kernel, psf_image, second_moment_width
 from romanarchive.db.tables_catalog import OBJECT_MEASUREMENTS
+from romanarchive.imaging.psf import concentration_of, matching_kernel, psf_image, second_moment_width
 
 NJY_PER_MJY = 1e15
 AB_ZP_NJY = 31.4  # m_AB = 31.4 - 2.5 log10(f / nJy)

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from romanarchive.catalog.psf import galsim_band
+from romanarchive.imaging.psf import galsim_band
 
 TEMPLATES = ("CWW_E_ext.sed", "CWW_Sbc_ext.sed", "CWW_Scd_ext.sed", "CWW_Im_ext.sed")
 Z_GRID = np.round(np.arange(0.0, 4.0001, 0.02), 4)

@@ -13,7 +13,7 @@ import numpy as np
 from astropy.table import Table
 
 from romanarchive.catalog.measure import AB_ZP_NJY, NJY_PER_MJY
-from romanarchive.catalog.psf import psf_object
+from romanarchive.imaging.psf import psf_object
 
 
 def tan_wcs(shape: tuple[int, int], ra: float, dec: float, scale_arcsec: float) -> Any:

@@ -83,4 +83,6 @@ OBSCORE = TableSpec(
     ),
     schema="ivoa",
     published=True,
+    table_type="view",
+    utype="ivo://ivoa.net/std/obscore#table-1.1",
 )

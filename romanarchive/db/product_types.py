@@ -10,3 +10,6 @@ L3 = "wfi_l3"
 #: Multiband skycell catalog file and its segmentation map (level 4).
 L4_CATALOG = "wfi_l4_cat"
 L4_SEGMENTATION = "wfi_l4_segm"
+#: Level 5 community products: a catalog (loaded into a published table) or an ASDF file.
+L5_CATALOG = "l5_catalog"
+L5_ASDF = "l5_asdf"

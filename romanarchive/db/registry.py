@@ -12,43 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.types import UserDefinedType
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import CreateIndex, CreateTable, SetColumnComment, SetTableComment
 
+from romanarchive.db.types import SPoint, SPoly, column_type
 
-class SPoly(UserDefinedType[str]):
-    """pgsphere spherical polygon."""
-
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "spoly"
-
-
-class SPoint(UserDefinedType[str]):
-    """pgsphere spherical point."""
-
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "spoint"
-
-
-# Logical type -> (SQLAlchemy type factory, TAP datatype, VOTable arraysize or None).
-_TYPES: dict[str, tuple[Any, str, str | None]] = {
-    "smallint": (sa.SmallInteger, "SMALLINT", None),
-    "integer": (sa.Integer, "INTEGER", None),
-    "bigint": (sa.BigInteger, "BIGINT", None),
-    "real": (sa.REAL, "REAL", None),
-    "double": (sa.Double, "DOUBLE", None),
-    "boolean": (sa.Boolean, "BOOLEAN", None),
-    "text": (sa.Text, "VARCHAR", "*"),
-    "timestamp": (sa.DateTime, "TIMESTAMP", "*"),
-    "timestamptz": (lambda: sa.DateTime(timezone=True), "TIMESTAMP", "*"),
-    "jsonb": (pg.JSONB, "VARCHAR", "*"),
-    "spoly": (SPoly, "VARCHAR", "*"),  # served as a DALI polygon (xtype polygon)
-    "spoint": (SPoint, "VARCHAR", "*"),
-}
+__all__ = ["ColumnSpec", "SPoint", "SPoly", "TableSpec", "build_metadata", "build_table", "create_index_ddl",
+           "create_table_ddl"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +30,7 @@ class ColumnSpec:
     name
         Column name (a safe lower-case SQL identifier).
     type
-        Logical type: a key of the type table, ``varchar(N)`` or ``char(N)``.
+        Logical type: a key of `romanarchive.db.types.TYPES`, ``varchar(N)`` or ``char(N)``.
     description
         What the column holds, for TAP_SCHEMA and VOTable DESCRIPTION.
     unit
@@ -104,22 +74,15 @@ class ColumnSpec:
 
     def sa_type(self) -> Any:
         """SQLAlchemy type of the column."""
-        t = self.type
-        if t.startswith("varchar("):
-            return sa.String(int(t[8:-1]))
-        if t.startswith("char("):
-            return sa.CHAR(int(t[5:-1]))
         try:
-            return _TYPES[t][0]()
-        except KeyError as exc:
-            raise ValueError(f"column {self.name}: unknown logical type {t!r}") from exc
+            return column_type(self.type).sa()
+        except ValueError as exc:
+            raise ValueError(f"column {self.name}: unknown logical type {self.type!r}") from exc
 
     @property
     def tap_datatype(self) -> str:
-        """TAP_SCHEMA datatype."""
-        if self.type.startswith(("varchar(", "char(")):
-            return "VARCHAR" if self.type.startswith("varchar") else "CHAR"
-        return _TYPES[self.type][1]
+        """ADQL datatype (``romanarchive.db.types``)."""
+        return column_type(self.type).adql
 
 
 @dataclass(frozen=True)
@@ -181,8 +144,27 @@ class TableSpec:
         """``schema.name`` or ``name``."""
         return f"{self.schema}.{self.name}" if self.schema else self.name
 
+    @property
+    def sql_name(self) -> str:
+        """The PostgreSQL relation, always schema-qualified (``public`` by default)."""
+        return f"{self.schema or 'public'}.{self.name}"
 
-def build_table(spec: TableSpec, metadata: sa.MetaData) -> sa.Table:
+    @property
+    def adql_name(self) -> str:
+        """Published (ADQL) name: ``tap_schema``, else the schema (``public`` is ``roman``: an ADQL reserved word)."""
+        sql_schema = self.schema or "public"
+        pub = self.tap_schema or {"tap_schema": "TAP_SCHEMA", "public": "roman"}.get(sql_schema, sql_schema)
+        return f"{pub}.{self.name}"
+
+    @property
+    def public_columns(self) -> tuple[ColumnSpec, ...]:
+        """The published columns (all but ``private``), in order."""
+        hidden = set(self.private)
+        return tuple(c for c in self.columns if c.name not in hidden)
+
+
+def build_table(spec: TableSpec, metadata: sa.MetaData, *, temporary: bool = False,
+                autoincrement: bool = True) -> sa.Table:
     """Make the SQLAlchemy table of a spec, with its indexes.
 
     Parameters
@@ -191,12 +173,18 @@ def build_table(spec: TableSpec, metadata: sa.MetaData) -> sa.Table:
         The documented table.
     metadata
         Where the table is registered.
+    temporary
+        A ``TEMPORARY`` table dropped when the creating transaction ends (``ON COMMIT DROP``).
+    autoincrement
+        Whether a lone integer primary key becomes a ``serial`` (SQLAlchemy's default); run-time tables keep their
+        keys' own values.
 
     Returns
     -------
     sqlalchemy.Table
         The table.
     """
+    options: dict[str, Any] = {"prefixes": ["TEMPORARY"], "postgresql_on_commit": "DROP"} if temporary else {}
     cols: list[Any] = []
     for c in spec.columns:
         args: list[Any] = [c.name, c.sa_type()]
@@ -206,6 +194,7 @@ def build_table(spec: TableSpec, metadata: sa.MetaData) -> sa.Table:
             sa.Column(
                 *args,
                 primary_key=c.primary_key,
+                autoincrement="auto" if autoincrement else False,
                 nullable=c.nullable and not c.primary_key,
                 server_default=sa.text(c.server_default) if c.server_default else None,
                 comment=c.description,
@@ -215,11 +204,11 @@ def build_table(spec: TableSpec, metadata: sa.MetaData) -> sa.Table:
         cols.append(sa.UniqueConstraint(*group, name=f"uq_{spec.name}_{'_'.join(group)}"[:63]))
     for c in spec.columns:
         if c.indexed and not c.primary_key:
-            if c.type in ("spoly", "spoint"):
+            if column_type(c.type).index == "gist":
                 cols.append(sa.Index(f"ix_{spec.name}_{c.name}", c.name, postgresql_using="gist"))
             else:
                 cols.append(sa.Index(f"ix_{spec.name}_{c.name}", c.name))
-    return sa.Table(spec.name, metadata, *cols, schema=spec.schema, comment=spec.description)
+    return sa.Table(spec.name, metadata, *cols, schema=spec.schema, comment=spec.description, **options)
 
 
 def build_metadata(specs: Iterable[TableSpec]) -> sa.MetaData:
@@ -228,3 +217,68 @@ def build_metadata(specs: Iterable[TableSpec]) -> sa.MetaData:
     for spec in specs:
         build_table(spec, md)
     return md
+
+
+def _q3c_index_name(spec: TableSpec, i: int, ra: str, dec: str) -> str:
+    return (f"{spec.name}_q3c" if i == 0 else f"{spec.name}_q3c_{ra}_{dec}")[:63]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_index_ddl(spec: TableSpec) -> list[str]:
+    """PostgreSQL DDL of a spec's indexes: its indexed columns (B-tree, GiST for pgsphere) and its q3c pairs.
+
+    Run them after a bulk load: building an index once is cheaper than maintaining it row by row.
+
+    Parameters
+    ----------
+    spec
+        The documented table (``q3c`` pairs get ``CREATE INDEX <table>_q3c ON ... (q3c_ang2ipix(ra, dec))``).
+
+    Returns
+    -------
+    list of str
+        One statement per index.
+    """
+    table = build_table(spec, sa.MetaData())
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    out = [str(CreateIndex(ix).compile(dialect=dialect)) for ix in sorted(table.indexes, key=lambda ix: ix.name or "")]
+    target = f"{_quote(spec.schema)}.{_quote(spec.name)}" if spec.schema else _quote(spec.name)
+    for i, (ra, dec) in enumerate(spec.q3c):
+        out.append(f"CREATE INDEX {_quote(_q3c_index_name(spec, i, ra, dec))} ON {target} "
+                   f"(q3c_ang2ipix({_quote(ra)}, {_quote(dec)}))")
+    return out
+
+
+def create_table_ddl(spec: TableSpec, *, temporary: bool = False, indexes: bool = True,
+                     comments: bool = True) -> list[str]:
+    """PostgreSQL DDL of a table made at run time (match tables, Level 5 tables, TAP uploads) from its spec.
+
+    Parameters
+    ----------
+    spec
+        The documented table.
+    temporary
+        ``CREATE TEMPORARY TABLE ... ON COMMIT DROP`` (a TAP upload: gone when the query's transaction ends).
+    indexes
+        Append `create_index_ddl`; leave it out to create the indexes after loading the rows.
+    comments
+        Append ``COMMENT ON`` the table and its columns (their descriptions).
+
+    Returns
+    -------
+    list of str
+        ``CREATE TABLE`` first, then the comments, then the indexes.
+    """
+    table = build_table(spec, sa.MetaData(), temporary=temporary, autoincrement=False)
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    out = [str(CreateTable(table).compile(dialect=dialect)).strip()]
+    if comments:
+        if spec.description:
+            out.append(str(SetTableComment(table).compile(dialect=dialect)))
+        out.extend(str(SetColumnComment(c).compile(dialect=dialect)) for c in table.columns if c.comment)
+    if indexes:
+        out.extend(create_index_ddl(spec))
+    return out

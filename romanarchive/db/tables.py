@@ -69,6 +69,7 @@ EXPOSURES = TableSpec(
         _CREATED,
     ),
     unique=(_EXPOSURE_IDENTITY,),
+    published=True,
 )
 
 PRODUCTS = TableSpec(
@@ -103,6 +104,7 @@ PRODUCTS = TableSpec(
         _CREATED,
     ),
     unique=(("product_type", "exposure_id"),),
+    published=True,
 )
 
 REFERENCE_FILES = TableSpec(

@@ -26,6 +26,7 @@ RELEASES = TableSpec(
         C("n_products", "bigint", "Products in the release", ucd="meta.number"),
         C("n_objects", "bigint", "Object catalog rows in the release", ucd="meta.number"),
     ),
+    published=True,
 )
 
 RELEASE_PRODUCTS = TableSpec(
@@ -38,6 +39,7 @@ RELEASE_PRODUCTS = TableSpec(
         C("product_id", "bigint", "Product in the release", ucd="meta.id", primary_key=True,
           foreign_key="products.product_id"),
     ),
+    published=True,
 )
 
 #: The newest frozen release's object rows, as the view ``objects_latest`` (created by migration 0004).
@@ -125,6 +127,9 @@ OBJECTS = TableSpec(
     "objects",
     "Static-sky multiband object catalog built from the L3 mosaics: one row per object per release.",
     OBJECT_CORE + OBJECT_MEASUREMENTS,
+    published=True,
+    spoint_column="pos",
+    spoint_of=("ra", "dec"),
 )
 
 INJECTION_RUNS = TableSpec(
@@ -139,6 +144,7 @@ INJECTION_RUNS = TableSpec(
         C("created_at", "timestamptz", "When the run was made", ucd="time.creation", nullable=False,
           server_default="now()"),
     ),
+    published=True,
 )
 
 INJECTED_SOURCES = TableSpec(
@@ -166,6 +172,7 @@ INJECTED_SOURCES = TableSpec(
         C("sep", "double", "Distance from injected to recovered position", unit="mas", ucd="pos.angDistance"),
         C("point_like_out", "boolean", "Recovered star/galaxy class", ucd="src.class.starGalaxy"),
     ),
+    published=True,
 )
 
 INJECTION_COMPLETENESS = TableSpec(
@@ -189,6 +196,7 @@ INJECTION_COMPLETENESS = TableSpec(
         C("flux_scatter", "double", "Robust (1.4826 MAD) scatter of flux_out / flux_in", ucd="stat.stdev"),
         C("astrometric_scatter", "double", "RMS injected-recovered separation", unit="mas", ucd="stat.stdev;pos"),
     ),
+    published=True,
 )
 
 TABLES: tuple[TableSpec, ...] = (

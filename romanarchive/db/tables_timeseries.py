@@ -147,6 +147,8 @@ DIA_SOURCES = TableSpec(
           server_default="now()"),
     ),
     published=True,
+    spoint_column="pos",
+    spoint_of=("ra", "dec"),
 )
 
 TIMESERIES_RUNS = TableSpec(

@@ -64,6 +64,10 @@ GAIA_DR3_BRIGHT = TableSpec(
         C("ref_epoch", "double", "Reference epoch of the astrometry (Julian year)", unit="yr",
           ucd="meta.ref;time.epoch", nullable=False),
     ),
+    published=True,
+    q3c=(("ra", "dec"),),
+    spoint_column="pos",
+    spoint_of=("ra", "dec"),
 )
 
 HIPPARCOS2 = TableSpec(
@@ -101,6 +105,10 @@ HIPPARCOS2 = TableSpec(
         C("ref_epoch", "double", "Reference epoch of the astrometry (Julian year)", unit="yr",
           ucd="meta.ref;time.epoch", nullable=False),
     ),
+    published=True,
+    q3c=(("ra", "dec"),),
+    spoint_column="pos",
+    spoint_of=("ra", "dec"),
 )
 
 XMATCH_TABLES = TableSpec(
@@ -126,6 +134,7 @@ XMATCH_TABLES = TableSpec(
         C("created_at", "timestamptz", "When the table was written", ucd="time.creation", nullable=False,
           server_default="now()"),
     ),
+    published=True,
 )
 
 XMATCH_VERSIONS = TableSpec(
@@ -180,6 +189,7 @@ ASTROMETRY_CHECKS = TableSpec(
         C("checked_at", "timestamptz", "When the check ran", ucd="time.creation", nullable=False,
           server_default="now()"),
     ),
+    published=True,
 )
 
 TABLES: tuple[TableSpec, ...] = (GAIA_DR3_BRIGHT, HIPPARCOS2, XMATCH_TABLES, XMATCH_VERSIONS, ASTROMETRY_CHECKS)

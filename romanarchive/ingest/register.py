@@ -233,6 +233,16 @@ class Registration:
         name = filename or path.name
         obj = self.store(path, prefix, name)
         file_id = upsert_files(self.conn, [(obj, name)], media_type)[0]
+        return self.add_product(file_id, level=level, product_type=product_type, product=product,
+                                provenance=provenance, exposure=exposure)
+
+    def add_product(self, file_id: int, *, level: int, product_type: str, product: Mapping[str, Any],
+                    provenance: Provenance | None = None, exposure: Mapping[str, Any] | None = None) -> int:
+        """Write the (exposure,) product and provenance rows of a file that has its ``files`` row; returns its id.
+
+        For producers that store their files themselves (Level 5 hashes and stores them while the database loads
+        its table; see :func:`upsert_files`). Parameters as :meth:`add`.
+        """
         row: dict[str, Any] = {"level": level, "product_type": product_type, "file_id": file_id, **product}
         if exposure:
             row["exposure_id"] = _upsert_exposures(self.conn, [dict(exposure)])[0]

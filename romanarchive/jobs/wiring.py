@@ -29,7 +29,9 @@ import sqlalchemy as sa
 
 import romanarchive
 from romanarchive.archive import Archive
+from romanarchive.db.obscore import OBSCORE
 from romanarchive.db.registry import TableSpec
+from romanarchive.db.tables import EXPOSURES, PRODUCTS
 from romanarchive.jobs.queue import Job
 
 
@@ -104,6 +106,9 @@ class Rule:
 
 #: Run-time tables of a domain (match tables, Level 5 versions): their specs, read from the database.
 DynamicTables = Callable[[sa.Connection], Iterable[TableSpec]]
+#: Told, inside the transaction that made them, that run-time tables were created or dropped (TAP rewrites
+#: TAP_SCHEMA): lets a processing domain publish a table without importing the TAP layer.
+TablesChanged = Callable[[sa.Connection], None]
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,8 @@ class Domain:
         Tables it owns, in publication order; those whose spec says ``published`` are served through TAP.
     dynamic_tables
         Functions returning the specs of tables it creates at run time (published when the spec says so).
+    on_tables_changed
+        Called by :func:`tables_changed` when some domain created or dropped run-time tables.
     """
 
     name: str
@@ -132,7 +139,11 @@ class Domain:
     rules: tuple[Rule, ...] = ()
     tables: tuple[TableSpec, ...] = ()
     dynamic_tables: tuple[DynamicTables, ...] = field(default=())
+    on_tables_changed: tuple[TablesChanged, ...] = ()
 
+
+#: The archive's own published tables (not a domain's): ObsCore and the registry tables behind it.
+CORE_TABLES: tuple[TableSpec, ...] = (OBSCORE, EXPOSURES, PRODUCTS)
 
 _DOMAINS: dict[str, Domain] = {}
 _LOADED = False
@@ -193,6 +204,21 @@ def tables() -> list[TableSpec]:
 def dynamic_tables(conn: sa.Connection) -> list[TableSpec]:
     """The run-time tables every domain reports, read through ``conn``."""
     return [t for d in domains() for source in d.dynamic_tables for t in source(conn)]
+
+
+def published_tables(conn: sa.Connection) -> list[TableSpec]:
+    """What TAP publishes besides TAP_SCHEMA's own tables: `CORE_TABLES`, every domain's tables and run-time tables.
+
+    Only specs with ``published=True``, in that order; lets a domain look a published table up without the TAP layer.
+    """
+    return [s for s in (*CORE_TABLES, *tables(), *dynamic_tables(conn)) if s.published]
+
+
+def tables_changed(conn: sa.Connection) -> None:
+    """Tell every domain that run-time tables were created or dropped (inside the caller's transaction)."""
+    for d in domains():
+        for hook in d.on_tables_changed:
+            hook(conn)
 
 
 def fire(conn: sa.Connection, new: Sequence[NewProduct]) -> None:

@@ -8,7 +8,10 @@ from typing import Any
 
 import click
 
+from romanarchive.level5.client import product_files, submit
 from romanarchive.level5.contract import Limits, dumps
+from romanarchive.level5.service import create_token, list_versions
+from romanarchive.level5.validate import validate_product
 
 
 def _print_report(report: dict[str, Any], as_json: bool, ok_line: str) -> None:
@@ -39,9 +42,6 @@ def level5() -> None:
               help="Largest accepted file.")
 def validate_cmd(product: tuple[Path, ...], as_json: bool, max_errors: int, max_file_mb: float) -> None:
     """Validate PRODUCT (a data file; its .l5.yaml sidecar is found next to it) offline. Exit 0 only when valid."""
-    from romanarchive.level5.client import product_files
-    from romanarchive.level5.validate import validate_product
-
     limits = Limits(max_errors=max_errors, max_file_bytes=int(max_file_mb * 2**20))
     v = validate_product(product_files(product), limits)
     report = v.report()
@@ -58,8 +58,6 @@ def validate_cmd(product: tuple[Path, ...], as_json: bool, max_errors: int, max_
 def submit_cmd(product: tuple[Path, ...], server: str, token: str | None, as_json: bool) -> None:
     """Upload PRODUCT; the server validates it again and publishes it only when fully valid."""
     import requests
-
-    from romanarchive.level5.client import product_files, submit
 
     missing = [str(p) for p in product if not p.is_file()]
     if missing:
@@ -86,7 +84,6 @@ def token_group() -> None:
 def token_create(team: str) -> None:
     """Create a token for TEAM and print it once."""
     from romanarchive.cli import _archive, ensure_ready
-    from romanarchive.level5.service import create_token
 
     archive = _archive()
     ensure_ready(archive)
@@ -104,7 +101,6 @@ def token_create(team: str) -> None:
 def list_cmd(as_json: bool) -> None:
     """Published Level 5 products and their versions."""
     from romanarchive.cli import _archive, ensure_ready
-    from romanarchive.level5.service import list_versions
 
     archive = _archive()
     ensure_ready(archive)

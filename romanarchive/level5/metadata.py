@@ -20,6 +20,7 @@ from romanarchive.level5.contract import (
     ccsp_schemas,
     schema_short_name,
 )
+from romanarchive.tap.schema import RESERVED
 
 # Where the CCSP schemas expect asdf time tags; sidecars (plain YAML) give ISO strings there.
 _TIME_PATHS = (("file_date",), ("exposure", "start_time"), ("exposure", "end_time"))
@@ -208,8 +209,6 @@ def check_table_section(table: Any, where: str, issues: Issues) -> None:
 
 
 def _reserved(name: str) -> bool:
-    from romanarchive.tap.schema import RESERVED
-
     return name.upper() in RESERVED
 
 

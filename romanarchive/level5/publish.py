@@ -1,13 +1,16 @@
 """Publication of a validated Level 5 product, all in one database transaction.
 
 In order: the product name is locked and its owner checked; the files are stored by SHA-256 and get ``files`` rows;
-for a catalog, a table ``level5.<name>_v<version>`` is created, loaded with binary COPY and indexed; the registry
-row (``products``, level 5, hence an ObsCore row), its provenance, the ``level5_versions`` row and the column
-registry (``level5_columns``) are written; TAP_SCHEMA is rewritten and the publication counter bumped. A failure
-anywhere rolls the transaction back and removes every object this attempt stored: nothing is half-published.
+for a catalog, a table ``level5.<name>_v<version>`` is created from its spec (`catalog_spec`), loaded with binary
+COPY and indexed; the registry row (``products``, level 5, hence an ObsCore row), its provenance, the
+``level5_versions`` row and the column registry (``level5_columns``) are written; TAP_SCHEMA is rewritten and the
+publication counter bumped (:func:`romanarchive.jobs.wiring.tables_changed`). The registry rows are written through
+the shared product registration (:class:`romanarchive.ingest.register.Registration`), which also fires the pipeline
+wiring's rules. A failure anywhere rolls the transaction back and removes every object this attempt stored: nothing
+is half-published.
 
-The column registry rows are also where the TAP query catalog finds the table: `tap_entries` is the dynamic
-source `romanarchive.tap.schema` reads them through.
+The column registry rows are also where the TAP query catalog finds the table: `catalog_tables` (declared in
+``romanarchive.level5.wiring``) returns their specs.
 
 Speed (``benchmarks/bench_level5.py``): the table is created and loaded in the same transaction, so with
 ``wal_level = minimal`` (the embedded cluster's setting) PostgreSQL writes no WAL for the rows or the index builds and
@@ -22,10 +25,10 @@ a crash lose a publication the client was already told succeeded, leaving its st
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +38,16 @@ import sqlalchemy as sa
 from psycopg import sql
 
 from romanarchive.archive import Archive
-from romanarchive.db.registry import ColumnSpec, TableSpec
-from romanarchive.db.tables import files, metadata, products, provenance
+from romanarchive.db import product_types
+from romanarchive.db.registry import ColumnSpec, TableSpec, create_table_ddl
+from romanarchive.db.tables import files, metadata
 from romanarchive.db.tables_level5 import LEVEL5_COLUMNS, LEVEL5_VERSIONS
+from romanarchive.ingest.register import Provenance, Registration, discard_unregistered, upsert_files
+from romanarchive.jobs import wiring
 from romanarchive.level5.contract import MEDIA_TYPES
 from romanarchive.level5.copyenc import copy_columns
 from romanarchive.level5.validate import Validated
+from romanarchive.sky.footprint import healpix29
 from romanarchive.store.objectstore import StoredObject, sha256_file
 from romanarchive.tap import schema as tap_schema
 
@@ -50,8 +57,6 @@ SCHEMA = "level5"
 STAGES = ("after_indexes", "after_store", "after_copy", "after_registry", "after_tap_schema")
 Hook = Callable[[str], None]
 
-_SQL_TYPES = {"smallint": "smallint", "integer": "integer", "bigint": "bigint", "real": "real",
-              "double": "double precision", "boolean": "boolean", "text": "text"}  # fmt: skip
 level5_versions = metadata.tables[LEVEL5_VERSIONS.name]
 level5_columns = metadata.tables[LEVEL5_COLUMNS.name]
 
@@ -89,6 +94,28 @@ def table_name(name: str, version: int) -> str:
     return f"{name}_v{version}"
 
 
+def catalog_spec(table: str, tdecl: Mapping[str, Any]) -> TableSpec:
+    """The spec of a catalog version's table ``level5.<table>`` from its declaration (DDL, registry, TAP).
+
+    Parameters
+    ----------
+    table
+        Unqualified table name (`table_name`).
+    tdecl
+        The declaration's ``table`` block (columns, primary key, position, description).
+    """
+    pk = tdecl["primary_key"]
+    pk = {pk} if isinstance(pk, str) else set(pk)
+    pos = tdecl.get("position") or {}
+    columns = tuple(ColumnSpec(
+        c["name"], c["type"], c["description"], unit=str(c.get("unit") or ""), ucd=str(c.get("ucd") or ""),
+        nullable=bool(c.get("nullable", True)) and c["name"] not in pk, primary_key=c["name"] in pk,
+        indexed=c["name"] in pk or c["name"] in pos.values(), principal=True,
+    ) for c in tdecl["columns"])  # fmt: skip
+    return TableSpec(table, tdecl.get("description") or "", columns, schema=SCHEMA, published=True,
+                     q3c=((pos["ra"], pos["dec"]),) if pos else ())
+
+
 def publish(archive: Archive, v: Validated, team_id: int, submission_id: int,
             names: Mapping[Any, str] | None = None, hook: Hook | None = None) -> PublishedVersion:
     """Publish a valid product as a new version, in one transaction.
@@ -116,29 +143,24 @@ def publish(archive: Archive, v: Validated, team_id: int, submission_id: int,
     assert v.valid and v.name and v.data is not None
     hook = hook or (lambda stage: None)
     names = names or {}
-    created: list[str] = []
     try:
-        with archive.engine.begin() as conn:
-            result = _publish(conn, archive, v, team_id, submission_id, names, hook, created)
-        # Objects stored for content the archive already had are left unreferenced: remove them.
-        from romanarchive.ingest.register import discard_unregistered
-
-        for key in created:
-            discard_unregistered(archive, key)
+        # The registration rolls back and removes the objects it stored (reg.stored) on any failure.
+        with Registration.open(archive) as reg:
+            result = _publish(reg, v, team_id, submission_id, names, hook)
     except BaseException:
-        from romanarchive.ingest.register import discard_unregistered
-
-        for key in created:
-            discard_unregistered(archive, key)
         with archive.engine.connect() as conn:  # forget any entry loaded inside the rolled-back transaction
             tap_schema.load_dynamic(conn)
         raise
+    # Objects stored for content the archive had meanwhile are left unreferenced: remove them.
+    for obj in reg.stored:
+        discard_unregistered(archive, obj.key)
     return result
 
 
-def _publish(conn: sa.Connection, archive: Archive, v: Validated, team_id: int, submission_id: int,
-             names: Mapping[Any, str], hook: Hook, created: list[str]) -> PublishedVersion:
+def _publish(reg: Registration, v: Validated, team_id: int, submission_id: int, names: Mapping[Any, str],
+             hook: Hook) -> PublishedVersion:
     assert v.name is not None and v.data is not None
+    conn, archive = reg.conn, reg.archive
     # A 201 answer means published: the commit waits for its WAL even where the server's default is not to.
     conn.execute(sa.text("SET LOCAL synchronous_commit = on"))
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"level5:{v.name}"})
@@ -152,57 +174,52 @@ def _publish(conn: sa.Connection, archive: Archive, v: Validated, team_id: int, 
     decl = v.declaration
     tdecl: Mapping[str, Any] = decl.get("table") or {}
     pos = tdecl.get("position") or {}
+    spec = catalog_spec(table, tdecl) if table is not None else None
     todo = [(path, names.get(path, path.name), MEDIA_TYPES[str(role)])
             for path, role in ((v.data, v.fmt), (v.sidecar, "sidecar")) if path is not None]  # fmt: skip
     # Hashing and storing the files (disk I/O, hashlib without the GIL) overlaps the COPY and the index builds.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="level5-store") as pool:
         stored = [pool.submit(_put, archive, path, name) for path, name, _ in todo]
         try:
-            if table is not None:
-                _create_and_load(conn, table, tdecl, v.columns)
+            if spec is not None:
+                _create_and_load(conn, spec, tdecl, v.columns)
             hook("after_indexes")
         finally:
             for fut in stored:  # whatever happens, every object written is known and can be removed
                 obj = _result(fut)
                 if obj is not None and obj.created:
-                    created.append(obj.key)
-    file_ids = [_register_file(conn, archive, path, *stored[i].result(), name, media, created)
-                for i, (path, name, media) in enumerate(todo)]  # fmt: skip
+                    reg.stored.append(obj)
+    file_ids = [_file_id(reg, path, *stored[i].result(), name, media) for i, (path, name, media) in enumerate(todo)]
     hook("after_store")
     if table is not None:
         hook("after_copy")
     meta = decl.get("meta") or {}
-    sky = _sky(v, pos, meta)
-    product_id = conn.execute(products.insert().values(
-        level=5, product_type="l5_catalog" if table else "l5_asdf", file_id=file_ids[0],
-        obs_id=f"{v.name}/v{version}", filter=_text(_get(meta, "instrument", "optical_element"), 20),
-        t_min=_mjd(_get(meta, "exposure", "start_time")), t_max=_mjd(_get(meta, "exposure", "end_time")),
-        t_exptime=_float(_get(meta, "exposure", "exposure_time")), **sky,
-    ).returning(products.c.product_id)).scalar_one()
+    product_id = reg.add_product(
+        file_ids[0], level=5, product_type=product_types.L5_CATALOG if table else product_types.L5_ASDF,
+        product={"obs_id": f"{v.name}/v{version}", "filter": _text(_get(meta, "instrument", "optical_element"), 20),
+                 "t_min": _mjd(_get(meta, "exposure", "start_time")), "t_max": _mjd(_get(meta, "exposure", "end_time")),
+                 "t_exptime": _float(_get(meta, "exposure", "exposure_time")), **_sky(v, pos, meta)},
+        provenance=Provenance(
+            "level5.submission", _software(),
+            {"submission_id": submission_id, "team_id": team_id, "ccsp_schema": decl.get("ccsp_schema")},
+            inputs=[{"file_id": f} for f in file_ids]),
+    )
+    reg.done(product_id)
     ccsp = _jsonable(meta.get("ccsp") or {})
-    conn.execute(provenance.insert().values(
-        product_id=product_id, step="level5.submission", software=_software(),
-        parameters={"submission_id": submission_id, "team_id": team_id, "ccsp_schema": decl.get("ccsp_schema")},
-        inputs=[{"file_id": f} for f in file_ids], reference_files={}, host=socket.gethostname(),
-    ))
     version_id = conn.execute(sa.insert(level5_versions).values(
         name=v.name, version=version, team_id=team_id, submission_id=submission_id, product_id=product_id,
         kind=v.kind, table_name=f"{SCHEMA}.{table}" if table else None, description=tdecl.get("description"),
         ra_column=pos.get("ra"), dec_column=pos.get("dec"), n_rows=v.n_rows if table else None,
         file_ids=file_ids, ccsp=ccsp,
     ).returning(level5_versions.c.version_id)).scalar_one()
-    if table is not None:
-        pk = tdecl["primary_key"]
-        pk = {pk} if isinstance(pk, str) else set(pk)
+    if spec is not None:
         conn.execute(sa.insert(level5_columns), [{
-            "table_name": f"{SCHEMA}.{table}", "column_name": c["name"], "position": i, "type": c["type"],
-            "unit": str(c.get("unit") or ""), "ucd": str(c.get("ucd") or ""), "description": c["description"],
-            "nullable": bool(c.get("nullable", True)) and c["name"] not in pk, "primary_key": c["name"] in pk,
-            "indexed": c["name"] in pk or c["name"] in pos.values(),
-        } for i, c in enumerate(tdecl["columns"])])  # fmt: skip
+            "table_name": spec.sql_name, "column_name": c.name, "position": i, "type": c.type, "unit": c.unit,
+            "ucd": c.ucd, "description": c.description, "nullable": c.nullable, "primary_key": c.primary_key,
+            "indexed": c.indexed,
+        } for i, c in enumerate(spec.columns)])  # fmt: skip
     hook("after_registry")
-    tap_schema.bump_generation(conn)
-    tap_schema.refresh_tap_schema(conn)
+    wiring.tables_changed(conn)  # TAP rewrites TAP_SCHEMA and bumps the publication counter
     hook("after_tap_schema")
     return PublishedVersion(version_id, product_id, v.name, version, f"{SCHEMA}.{table}" if table else None,
                             v.n_rows if table else 0)  # fmt: skip
@@ -224,42 +241,43 @@ def _result(fut: Future[tuple[str, StoredObject | None]]) -> StoredObject | None
         return None
 
 
-def _register_file(conn: sa.Connection, archive: Archive, path: Path, sha: str, obj: StoredObject | None,
-                   filename: str, media_type: str, created: list[str]) -> int:
+def _file_id(reg: Registration, path: Path, sha: str, obj: StoredObject | None, filename: str,
+             media_type: str) -> int:
     """The ``files`` row of a file: the existing one for known content, else a new one for its stored object.
 
     An object stored for content that became known meanwhile stays unreferenced and is discarded after the
     transaction.
     """
-    existing = conn.execute(sa.select(files.c.file_id).where(files.c.sha256 == sha)).scalar_one_or_none()
-    if existing is not None:
-        return int(existing)
-    if obj is None:  # the content was known to another connection, but is not to this transaction's snapshot
-        obj = archive.store.put_file(path, SCHEMA, filename=filename, sha256=sha)
+    if obj is None:  # the content was known when the thread looked
+        existing = reg.conn.execute(sa.select(files.c.file_id).where(files.c.sha256 == sha)).scalar_one_or_none()
+        if existing is not None:
+            return int(existing)
+        # Known to another connection, but not to this transaction's snapshot: store it after all.
+        obj = reg.archive.store.put_file(path, SCHEMA, filename=filename, sha256=sha)
         if obj.created:
-            created.append(obj.key)
-    return int(conn.execute(files.insert().values(uri=obj.key, filename=filename, size=obj.size, sha256=sha,
-                                                  media_type=media_type).returning(files.c.file_id)).scalar_one())
+            reg.stored.append(obj)
+    return upsert_files(reg.conn, [(obj, filename)], media_type)[0]
 
 
-def _create_and_load(conn: sa.Connection, table: str, tdecl: Mapping[str, Any], columns: Mapping[str, pa.Array]
-                     ) -> None:
-    """CREATE TABLE, COPY the rows, then build the primary key and the q3c index (faster after the load).
+def _create_and_load(conn: sa.Connection, spec: TableSpec, tdecl: Mapping[str, Any],
+                     columns: Mapping[str, pa.Array]) -> None:
+    """CREATE TABLE from the spec, COPY the rows, then build the primary key and the indexes (faster after the load).
 
-    No ANALYZE here: autovacuum analyses the new table shortly after the commit.
+    The table is created bare (no key, no index: building them once after the load is cheaper than maintaining
+    them row by row); its indexes are written here rather than by ``create_index_ddl`` because a published version
+    never changes, so they are packed full. No ANALYZE here: autovacuum analyses the new table shortly after the
+    commit.
     """
-    pk = tdecl["primary_key"]
-    pk = [pk] if isinstance(pk, str) else list(pk)
+    table = spec.name
+    pk = [c.name for c in spec.columns if c.primary_key]
     ident = sql.Identifier(SCHEMA, table)
-    defs = [sql.SQL("{} {}{}").format(sql.Identifier(c["name"]), sql.SQL(_SQL_TYPES[c["type"]]),
-                                      sql.SQL("" if c.get("nullable", True) and c["name"] not in pk else " NOT NULL"))
-            for c in tdecl["columns"]]  # fmt: skip
+    bare = replace(spec, columns=tuple(replace(c, primary_key=False, indexed=False) for c in spec.columns))
     raw = conn.connection.driver_connection
     assert raw is not None
-    with raw.cursor() as cur:
-        cur.execute(sql.SQL("CREATE TABLE {} ({})").format(ident, sql.SQL(", ").join(defs)))
-        cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(ident, sql.Literal(tdecl.get("description") or "")))
-    copy_columns(raw, f"{SCHEMA}.{table}", {c["name"]: columns[c["name"]] for c in tdecl["columns"]}, freeze=True)
+    with raw.cursor() as cur:  # no parameters: a '%' in a description stays text
+        for statement in create_table_ddl(bare, indexes=False):
+            cur.execute(statement)
+    copy_columns(raw, spec.sql_name, {c.name: columns[c.name] for c in spec.columns}, freeze=True)
     with raw.cursor() as cur:
         # Sorts in memory, with parallel workers where the server allows them (each needs 32 MB of it): at least
         # 512 MB for this transaction, never less than the server's own setting.
@@ -268,10 +286,9 @@ def _create_and_load(conn: sa.Connection, table: str, tdecl: Mapping[str, Any], 
         # A published version never changes, so its indexes are packed full (about 10% smaller).
         cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({}) WITH (fillfactor = 100)").format(
             ident, sql.Identifier(f"pk_{table}"), sql.SQL(", ").join(sql.Identifier(c) for c in pk)))
-        pos = tdecl.get("position")
-        if pos:
+        for ra, dec in spec.q3c:
             cur.execute(sql.SQL("CREATE INDEX {} ON {} (q3c_ang2ipix({}, {})) WITH (fillfactor = 100)").format(
-                sql.Identifier(f"ix_{table}_q3c"), ident, sql.Identifier(pos["ra"]), sql.Identifier(pos["dec"])))
+                sql.Identifier(f"ix_{table}_q3c"), ident, sql.Identifier(ra), sql.Identifier(dec)))
         link = tdecl.get("link")
         if link:
             cur.execute(sql.SQL("CREATE INDEX {} ON {} ({}) WITH (fillfactor = 100)").format(
@@ -280,8 +297,6 @@ def _create_and_load(conn: sa.Connection, table: str, tdecl: Mapping[str, Any], 
 
 def _sky(v: Validated, pos: Mapping[str, str], meta: Mapping[str, Any]) -> dict[str, Any]:
     """s_ra, s_dec, s_fov and hpx of the product: the catalog's centre and extent, else the CCSP target."""
-    from romanarchive.sky.footprint import healpix29
-
     ra = dec = fov = None
     if pos and v.columns:
         # A strided sample of at most ~200k rows is plenty for a centre and an extent.
@@ -342,14 +357,12 @@ def _jsonable(node: Any) -> Any:
 
 
 def _software() -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {p: version(p) for p in ("romanarchive", "rad", "asdf", "pyarrow")}
+    return {p: package_version(p) for p in ("romanarchive", "rad", "asdf", "pyarrow")}
 
 
 # ------------------------------------------------------------------------------------------------ TAP publication
-def tap_entries(conn: sa.Connection) -> Iterable[tap_schema.Published]:
-    """`romanarchive.tap.schema` dynamic source: every published Level 5 catalog table, from the column registry.
+def catalog_tables(conn: sa.Connection) -> list[TableSpec]:
+    """The pipeline wiring's run-time tables of Level 5: every published catalog table, from the column registry.
 
     Before migration 0007 (the tables do not exist yet) there are none.
     """
@@ -371,9 +384,6 @@ def tap_entries(conn: sa.Connection) -> Iterable[tap_schema.Published]:
         if tname not in cols:
             continue
         schema_name, table = tname.split(".", 1)
-        spec = TableSpec(table, description or f"Level 5 product {name}, version {version}", tuple(cols[tname]),
-                         schema=schema_name, published=True)
-        out.append(tap_schema.Published(spec, tname, tname, q3c=((ra, dec),) if ra and dec else (),
-                                        columns=spec.columns))
+        out.append(TableSpec(table, description or f"Level 5 product {name}, version {version}", tuple(cols[tname]),
+                             schema=schema_name, published=True, q3c=((ra, dec),) if ra and dec else ()))
     return out
-

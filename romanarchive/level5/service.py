@@ -21,6 +21,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from romanarchive.archive import Archive
+from romanarchive.db.bulk import copy_arrays
+from romanarchive.db.registry import ColumnSpec, TableSpec, create_table_ddl
 from romanarchive.db.tables import metadata
 from romanarchive.db.tables_level5 import LEVEL5_AUDIT, LEVEL5_SUBMISSIONS, LEVEL5_TEAMS, LEVEL5_TOKENS
 from romanarchive.level5.contract import FILE_NAME, TEAM_NAME, Issues, Limits
@@ -100,12 +102,14 @@ def authenticate(conn: sa.Connection, token: str | None) -> Team:
     return Team(int(row[0]), str(row[1]))
 
 
+#: The ids a link check looks up, in a temporary table dropped with the check's transaction.
+_LINK_IDS = TableSpec("l5_link_ids", "Linked ids to look up", (ColumnSpec("id", "bigint", "A linked id"),))
+
+
 def link_checker(archive: Archive) -> LinkChecker:
     """Checks linked ids against a published archive table (static or Level 5), in one set-based query."""
 
     def check(table: str, column: str, ids: np.ndarray) -> np.ndarray:
-        from romanarchive.db.bulk import copy_arrays
-
         with archive.engine.connect() as conn:
             tap_schema.load_dynamic(conn)
             entry = tap_schema.find(table)
@@ -117,7 +121,8 @@ def link_checker(archive: Archive) -> LinkChecker:
             assert raw is not None
             schema_name, name = entry.sql_name.split(".")
             with raw.cursor() as cur:
-                cur.execute("CREATE TEMP TABLE l5_link_ids (id bigint) ON COMMIT DROP")
+                for statement in create_table_ddl(_LINK_IDS, temporary=True, comments=False):
+                    cur.execute(statement)
                 copy_arrays(raw, "l5_link_ids", {"id": np.unique(ids.astype(np.int64))})
                 cur.execute(f'SELECT i.id FROM l5_link_ids i WHERE NOT EXISTS (SELECT 1 FROM "{schema_name}"."{name}" '
                             f't WHERE t."{column}" = i.id)')

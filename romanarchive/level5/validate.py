@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from romanarchive.db.types import arrow_type, numpy_dtype
 from romanarchive.level5.contract import (
     ASDF_SUFFIX,
     CATALOG_SUFFIXES,
@@ -32,9 +33,9 @@ from romanarchive.level5.metadata import check_declaration
 #: Raises ``LookupError`` when the table or column is not published.
 LinkChecker = Callable[[str, str, np.ndarray], np.ndarray]
 
-_INT_RANGE = {"smallint": (-(2**15), 2**15 - 1), "integer": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
-ARROW_TYPES = {"smallint": pa.int16(), "integer": pa.int32(), "bigint": pa.int64(), "real": pa.float32(),
-               "double": pa.float64(), "boolean": pa.bool_(), "text": pa.string()}  # fmt: skip
+#: Value range of the declarable integer types (from the archive's type table).
+_INT_RANGE = {t: (int(np.iinfo(numpy_dtype(t)).min), int(np.iinfo(numpy_dtype(t)).max))
+              for t in ("smallint", "integer", "bigint")}
 
 
 @dataclass
@@ -371,9 +372,10 @@ def check_table(table: pa.Table, units: Mapping[str, str], decl: Mapping[str, An
                 _report_rows(issues, "table.type", where, name, bad,
                              _fmt(f"value {{!r}} does not fit in {want}", values))  # fmt: skip
                 continue
-        out[name] = arr.cast(ARROW_TYPES[want]) if kind == "float" or arr.type != ARROW_TYPES[want] else arr
+        stored = arrow_type(want)
+        out[name] = arr.cast(stored) if kind == "float" or arr.type != stored else arr
         if kind == "float":  # non-finite values are stored as NULL
-            out[name] = pc.if_else(pa.array(nulls), pa.nulls(len(arr), ARROW_TYPES[want]), out[name])
+            out[name] = pc.if_else(pa.array(nulls), pa.nulls(len(arr), stored), out[name])
     _check_positions(out, pos, where, issues)
     _check_primary_key(out, pk, where, issues)
     link = decl.get("link")

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from romanarchive.archive import Archive
 from romanarchive.db.tables import products
-from romanarchive.mosaic.coadd import MosaicError
+from romanarchive.imaging.coadd import MosaicError
 from romanarchive.mosaic.job import L2_TYPE, build_and_register, footprints_of
 from romanarchive.sky.skycells import skycell, skycells_containing, skycells_for_footprint
 

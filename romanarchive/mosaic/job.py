@@ -23,11 +23,12 @@ import sqlalchemy as sa
 from romanarchive.archive import Archive
 from romanarchive.db import product_types
 from romanarchive.db.tables import files, metadata, products
+from romanarchive.imaging.l2 import load_l2
 from romanarchive.ingest.inspect import bandpass_limits
 from romanarchive.ingest.query import LiveProduct, live_l2
 from romanarchive.ingest.register import Provenance, Registration, discard_unregistered
 from romanarchive.jobs import queue
-from romanarchive.mosaic.step import MosaicConfig, MosaicResult, MosaicStep, load_l2
+from romanarchive.mosaic.step import MosaicConfig, MosaicResult, MosaicStep
 from romanarchive.sky.footprint import centre_and_fov, healpix29, spoly_literal
 from romanarchive.sky.skycells import Skycell, parse_spoly, skycell, skycells_for_footprint
 

@@ -1,7 +1,7 @@
 """The mosaic step: L2 files or models -> an L3 ``MosaicModel`` on a skycell (or any TAN grid).
 
 ``MosaicStep(config).run(inputs, skycell)`` is what jobs and the CLI call; other steps (e.g. difference imaging)
-that need per-epoch images or templates on a skycell call it, or :func:`romanarchive.mosaic.coadd.coadd` directly,
+that need per-epoch images or templates on a skycell call it, or :func:`romanarchive.imaging.coadd.coadd` directly,
 with any list of L2 paths or models.
 """
 
@@ -18,7 +18,8 @@ from typing import Any, Literal
 import numpy as np
 import pydantic
 
-from romanarchive.mosaic.coadd import CoaddInput, CoaddParams, CoaddResult, MosaicError, coadd
+from romanarchive.imaging.coadd import CoaddParams, CoaddResult, MosaicError, coadd
+from romanarchive.imaging.l2 import L2Input, load_l2
 from romanarchive.sky.skycells import Skycell
 from romanarchive.software import package_versions
 
@@ -27,7 +28,7 @@ _SOFTWARE = ("romanarchive", "drizzle", "numpy", "astropy", "gwcs", "roman_datam
 
 
 class MosaicConfig(pydantic.BaseModel):
-    """Configuration of the co-add (see :mod:`romanarchive.mosaic.coadd` for the algorithm)."""
+    """Configuration of the co-add (see :mod:`romanarchive.imaging.coadd` for the algorithm)."""
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
@@ -44,59 +45,6 @@ class MosaicConfig(pydantic.BaseModel):
     def params(self) -> CoaddParams:
         """The pure function's parameters."""
         return CoaddParams(**self.model_dump())
-
-
-@dataclass
-class L2Input:
-    """An L2 image read for co-adding, with the metadata the L3 needs."""
-
-    arrays: CoaddInput
-    filter: str | None
-    t_start: float | None
-    t_end: float | None
-    exptime: float
-    filename: str
-    product_id: int | None = None
-
-
-def _mjd(value: Any) -> float | None:
-    try:
-        from astropy.time import Time
-
-        return float(Time(value).mjd)
-    except Exception:
-        return None
-
-
-def load_l2(source: str | Path | Any, product_id: int | None = None) -> L2Input:
-    """Read an L2 ``ImageModel`` (a path or an open model) into arrays.
-
-    Raises
-    ------
-    MosaicError
-        When it cannot be read or is not an L2 image.
-    """
-    import roman_datamodels.datamodels as rdm
-
-    name = Path(source).name if isinstance(source, (str, Path)) else str(getattr(source.meta, "filename", "model"))
-    try:
-        model = rdm.open(source) if isinstance(source, (str, Path)) else source
-    except Exception as exc:
-        raise MosaicError(f"{name}: cannot be read as a Roman datamodel ({type(exc).__name__})") from None
-    if type(model).__name__ != "ImageModel":
-        raise MosaicError(f"{name}: is a {type(model).__name__}, the mosaic step co-adds L2 ImageModels")
-    meta = model.meta
-    wcs = meta.get("wcs") if hasattr(meta, "get") else getattr(meta, "wcs", None)
-    exp = meta.exposure
-    exptime = float(exp.get("effective_exposure_time") or exp.get("exposure_time") or 1.0)
-    arrays = CoaddInput(
-        data=np.asarray(model.data, dtype=np.float32), err=np.asarray(model.err, dtype=np.float32),
-        wcs=wcs, dq=np.asarray(model.dq) if "dq" in model else None,
-        var_poisson=np.asarray(model.var_poisson, dtype=np.float32) if "var_poisson" in model else None,
-        exptime=exptime, name=name,
-    )
-    return L2Input(arrays, str(meta.instrument.optical_element), _mjd(exp.start_time), _mjd(exp.end_time),
-                   exptime, name, product_id)
 
 
 def software_versions() -> dict[str, str]:

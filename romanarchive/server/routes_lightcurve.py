@@ -7,9 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from romanarchive.dal import lightcurve as service
 from romanarchive.server.common import error_response, read_params, state
 from romanarchive.tap.service import TapError
-from romanarchive.timeseries import service
 
 
 def _one(values: dict[str, list[str]], name: str) -> str | None:

@@ -270,6 +270,40 @@ def home_skycells(ra: np.ndarray | float, dec: np.ndarray | float) -> list[Skyce
     return out
 
 
+def home_names(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """Names of the home skycells of many positions (vectorised :func:`home_skycells`, per HEALPix region)."""
+    import cdshealpix.nested as hp
+
+    ra_a = np.atleast_1d(np.asarray(ra, dtype=float)) % 360.0
+    dec_a = np.atleast_1d(np.asarray(dec, dtype=float))
+    out = np.empty(len(ra_a), dtype=object)
+    if not len(ra_a):
+        return out
+    regions = np.asarray(hp.lonlat_to_healpix(ra_a * u.deg, dec_a * u.deg, REGION_ORDER), dtype=np.int64)
+    for r in np.unique(regions):
+        sel = regions == r
+        x, y, _ = _project(*_region_centre(int(r)), ra_a[sel], dec_a[sel])
+        i, j = np.floor((x + 0.5) / CORE).astype(int), np.floor((y + 0.5) / CORE).astype(int)
+        out[sel] = [Skycell(int(r), int(a), int(b)).name for a, b in zip(i, j, strict=True)]
+    return out
+
+
+def in_home(ra: np.ndarray, dec: np.ndarray, names: np.ndarray | Sequence[object] | str) -> np.ndarray:
+    """Whether each position lies in the core of the skycell named for it (its home cell).
+
+    Overlapping skycells image the same sky; keeping only the home cell's measurement gives one row per object.
+    Entries of ``names`` that are not skycell names (NULL, ``product:<id>``) count as home.
+    """
+    ra_a = np.atleast_1d(np.asarray(ra, dtype=float))
+    given = np.full(len(ra_a), names, dtype=object) if isinstance(names, str) else np.asarray(names, dtype=object)
+    is_cell = np.array([isinstance(n, str) and _NAME.match(n.strip()) is not None for n in given], dtype=bool)
+    keep = np.ones(len(ra_a), dtype=bool)
+    if is_cell.any():
+        keep[is_cell] = home_names(ra_a[is_cell], np.atleast_1d(np.asarray(dec, dtype=float))[is_cell]) == \
+            np.array([str(n).strip() for n in given[is_cell]], dtype=object)
+    return keep
+
+
 def skycells_containing(ra: float, dec: float) -> list[Skycell]:
     """Every skycell whose image (core and margins) contains the position, home cell first."""
     home = home_skycells(ra, dec)[0]

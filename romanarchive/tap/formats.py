@@ -20,10 +20,13 @@ from typing import IO, Any
 
 import numpy as np
 
+from romanarchive.db.types import arrow_type, column_type, fits_form
 from romanarchive.tap.votable import (
     ARRAYS,
     FIXED,
+    FLOATS,
     GEOMETRY,
+    INTEGERS,
     Column,
     ColumnLike,
     array_values,
@@ -223,7 +226,7 @@ def _write_delimited(cols: Sequence[Column], batches: Iterable[Sequence[Any]], t
         opts = pacsv.WriteOptions(include_header=False, eol="\r\n", quoting_style="needed")
     yield header.encode("utf-8")
     convs = [_to_text(c.kind, tsv) for c in cols]
-    types = [pa.string() if f is not None else _arrow_type(c.kind) for c, f in zip(cols, convs, strict=True)]
+    types = [pa.string() if f is not None else arrow_type(c.kind) for c, f in zip(cols, convs, strict=True)]
     names = [f"c{i}" for i in range(len(cols))]  # the header is written above; Arrow dislikes duplicate names
     for rows in batches:
         arrays = []
@@ -244,11 +247,6 @@ def _write_delimited(cols: Sequence[Column], batches: Iterable[Sequence[Any]], t
 
 
 # ------------------------------------------------------------------------------------------------------------- FITS
-_FITS_FORM = {"short": "I", "int": "J", "long": "K", "float": "E", "double": "D", "boolean": "L",
-              "point": "2D", "circle": "3D", **{k: f"{n}D" for k, n in ARRAYS.items()}}  # fmt: skip
-_TNULL = {"short": (-(2**15), 2**15 - 1), "int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
-
-
 def _fits_card_text(value: str) -> str:
     return value.encode("ascii", "replace").decode("ascii")  # header cards are ASCII only
 
@@ -265,7 +263,7 @@ def _write_fits(cols: Sequence[Column], batches: Iterable[Sequence[Any]], table_
     kinds = [c.kind for c in cols]
     strs = [i for i, k in enumerate(kinds) if k in ("text", "timestamp")]
     polys = [i for i, k in enumerate(kinds) if k == "polygon"]
-    ints = [i for i, k in enumerate(kinds) if k in _TNULL]
+    ints = [i for i, k in enumerate(kinds) if k in INTEGERS]
     widths = dict.fromkeys(strs, 1)
     maxlen = dict.fromkeys(polys, 0)
     # TNULL candidates per integer column; a value that occurs in the data is struck off (pass 1 sees every value)
@@ -299,7 +297,7 @@ def _write_fits(cols: Sequence[Column], batches: Iterable[Sequence[Any]], table_
         desc = "Q" if heap >= 2**31 else "P"
         forms = []
         for i, k in enumerate(kinds):
-            forms.append(f"{widths[i]}A" if i in widths else f"1{desc}D({maxlen[i]})" if i in maxlen else _FITS_FORM[k])
+            forms.append(f"{widths[i]}A" if i in widths else f"1{desc}D({maxlen[i]})" if i in maxlen else fits_form(k))
         fields: list[tuple[Any, ...]] = []
         for i, k in enumerate(kinds):
             if i in widths:
@@ -366,14 +364,13 @@ def _write_fits(cols: Sequence[Column], batches: Iterable[Sequence[Any]], table_
 
 
 def _tnull_candidates(kind: str) -> list[int]:
-    lo, hi = _TNULL[kind]
-    return [lo, hi, lo + 1, hi - 1, 0]
+    return list(column_type(kind).null_sentinels)
 
 
 def _fits_fixed(kind: str, col: Sequence[Any], n: int, null: int) -> np.ndarray:
     arr, mask = fixed_array(kind, col, n)
     if mask is not None:
-        if kind in _TNULL:
+        if kind in INTEGERS:
             arr[mask] = null
         elif kind == "boolean":
             arr[mask] = 0  # FITS logical null
@@ -389,17 +386,6 @@ def _batches_from(spool: IO[bytes], nrows: int) -> Iterator[list[Any]]:
 
 
 # ---------------------------------------------------------------------------------------------------------- Parquet
-def _arrow_type(kind: str) -> Any:
-    import pyarrow as pa
-
-    return {
-        "short": pa.int16(), "int": pa.int32(), "long": pa.int64(), "float": pa.float32(), "double": pa.float64(),
-        "boolean": pa.bool_(), "text": pa.string(), "timestamp": pa.timestamp("us"),
-        "point": pa.list_(pa.float64(), 2), "circle": pa.list_(pa.float64(), 3), "polygon": pa.list_(pa.float64()),
-        **{k: pa.list_(pa.float64(), n) for k, n in ARRAYS.items()},
-    }[kind]  # fmt: skip
-
-
 def _arrow_array(kind: str, col: Sequence[Any], typ: Any) -> Any:
     """An Arrow array of one batch column; values Arrow refuses (Decimal, bool as int) are coerced first."""
     import pyarrow as pa
@@ -411,7 +397,7 @@ def _arrow_array(kind: str, col: Sequence[Any], typ: Any) -> Any:
     try:
         return pa.array(col, typ)
     except (TypeError, ValueError):  # ArrowTypeError, ArrowInvalid
-        conv = {"short": int, "int": int, "long": int, "float": float, "double": float, "boolean": bool}.get(kind)
+        conv = int if kind in INTEGERS else float if kind in FLOATS else bool if kind == "boolean" else None
         if conv is None:
             raise
         return pa.array([None if v is None else conv(v) for v in col], typ)
@@ -435,7 +421,7 @@ def _write_parquet(cols: Sequence[Column], batches: Iterable[Sequence[Any]]) -> 
     for c in cols:
         meta = {k: v for k, v in (("unit", c.unit), ("ucd", c.ucd), ("utype", c.utype), ("description", c.description),
                                   ("xtype", c.xtype or "")) if v}  # fmt: skip
-        fields.append(pa.field(c.name, _arrow_type(c.kind), nullable=True, metadata=meta or None))
+        fields.append(pa.field(c.name, arrow_type(c.kind), nullable=True, metadata=meta or None))
     schema = pa.schema(fields)
     kinds = [c.kind for c in cols]
     with tempfile.SpooledTemporaryFile(SPOOL_MEMORY) as spool:
@@ -451,7 +437,7 @@ def _write_parquet(cols: Sequence[Column], batches: Iterable[Sequence[Any]]) -> 
                 if k == "text":
                     col = [None if v is None else text(v) for v in col]
                     strlen[i] = max(strlen[i], max((len(v) for v in col if v is not None), default=0))
-                elif k in ("point", "circle", *ARRAYS) and None in col:
+                elif k in FIXED and FIXED[k][1] > 1 and None in col:
                     nan = (np.nan,) * FIXED[k][1]  # astropy cannot read a NULL fixed-size list: NaNs, as in VOTable
                     col = [nan if v is None else v for v in col]
                 if k in ARRAYS:

@@ -1,21 +1,24 @@
 """What TAP publishes: tables registered from the column registry, TAP_SCHEMA, and the translator's catalog.
 
-Publishing a table is one call, :func:`publish`, with its :class:`~romanarchive.db.registry.TableSpec`; from then on
-it appears in TAP_SCHEMA (real ``tap_schema`` tables, refreshed by :func:`refresh_tap_schema`), in VOSI ``/tables``,
-is readable by the read-only query role, and ADQL queries may reach it. Nothing else is reachable.
+A table is published when its :class:`~romanarchive.db.registry.TableSpec` says ``published=True`` and it is one of
+the core tables (TAP_SCHEMA, ``ivoa.obscore``, exposures, products), one of the tables a domain declares in the
+pipeline wiring (:func:`romanarchive.jobs.wiring.tables`), or a run-time table a domain reports
+(:func:`romanarchive.jobs.wiring.dynamic_tables`, e.g. Level 5 catalogs and match tables). From then on it appears in
+TAP_SCHEMA (real ``tap_schema`` tables, refreshed by :func:`refresh_tap_schema`), in VOSI ``/tables``, is readable
+by the read-only query role, and ADQL queries may reach it. Nothing else is reachable. The spec's ``table_type``,
+``utype``, ``q3c``, ``spoint_column``/``spoint_of``, ``private`` and ``tap_schema`` say how.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from romanarchive.db.obscore import OBSCORE
+from romanarchive.db import types
 from romanarchive.db.registry import ColumnSpec, TableSpec
-from romanarchive.db.tables import EXPOSURES, PRODUCTS
+from romanarchive.jobs import wiring
 from romanarchive.tap.adql import Catalog, ColumnInfo, TableInfo
 
 #: The PostgreSQL role queries run as: SELECT on published relations only (created by migration 0002).
@@ -135,60 +138,46 @@ class Published:
         return self.name.split(".", 1)[0]
 
 
-_PUBLISHED: dict[str, Published] = {}
+#: Published by the archive itself, before the domains' tables (in this order): TAP_SCHEMA, then ObsCore and the
+#: registry tables behind it (`romanarchive.jobs.wiring.CORE_TABLES`).
+CORE_TABLES: tuple[TableSpec, ...] = (*TAP_SCHEMA_TABLES, *wiring.CORE_TABLES)
 
 
-def publish(
-    spec: TableSpec,
-    *,
-    schema: str | None = None,
-    table_type: str = "table",
-    q3c: Iterable[tuple[str, str]] = (),
-    spoint_column: str | None = None,
-    spoint_of: tuple[str, str] | None = None,
-    utype: str = "",
-    exclude: Iterable[str] = (),
-) -> Published:
-    """Publish a registry table through TAP (TAP_SCHEMA, VOSI tables, ADQL, SELECT for the query role).
+def entry_of(spec: TableSpec) -> Published:
+    """The TAP view of a published spec: its ADQL and SQL names, publication options and public columns.
 
-    Parameters
-    ----------
-    spec
-        The table.
-    schema
-        Published schema name; defaults to the spec's schema (``roman`` for PostgreSQL's ``public``).
-    table_type
-        ``table`` or ``view``.
-    q3c
-        (ra, dec) column pairs carrying a ``q3c_ang2ipix`` index, so cone searches and joins use it.
-    spoint_column, spoint_of
-        An indexed pgsphere point column and the (ra, dec) pair it was computed from.
-    utype
-        Data-model utype of the table (e.g. ``ivo://ivoa.net/std/obscore#table-1.1``).
-    exclude
-        Columns to keep private.
-
-    Returns
-    -------
-    Published
-        The registration (replacing an earlier one of the same name).
+    The published schema is the spec's ``tap_schema``, else its PostgreSQL schema, ``roman`` for ``public`` (an
+    ADQL reserved word) and ``TAP_SCHEMA`` for ``tap_schema``.
     """
     sql_schema = spec.schema or "public"
-    # "public" is an ADQL (SQL-92) reserved word: tables of PostgreSQL's public schema are published as roman.*.
-    pub_schema = schema or {_TS: "TAP_SCHEMA", "public": "roman"}.get(sql_schema, sql_schema)
-    hidden = set(exclude)
-    entry = Published(
-        spec, f"{pub_schema}.{spec.name}", f"{sql_schema}.{spec.name}", table_type, tuple(q3c), spoint_column,
-        spoint_of, utype, tuple(c for c in spec.columns if c.name not in hidden),
+    pub_schema = spec.tap_schema or {_TS: "TAP_SCHEMA", "public": "roman"}.get(sql_schema, sql_schema)
+    hidden = set(spec.private)
+    return Published(
+        spec, f"{pub_schema}.{spec.name}", f"{sql_schema}.{spec.name}", spec.table_type, tuple(spec.q3c),
+        spec.spoint_column, spec.spoint_of, spec.utype, tuple(c for c in spec.columns if c.name not in hidden),
     )
-    _PUBLISHED[entry.name] = entry
-    return entry
+
+
+# Static entries, rebuilt when the wiring's tables change (a domain registered or removed, e.g. by a test).
+_STATIC: tuple[tuple[int, ...], dict[str, Published]] = ((), {})
+
+
+def _static() -> dict[str, Published]:
+    global _STATIC
+    specs = [s for s in (*CORE_TABLES, *wiring.tables()) if s.published]
+    key = tuple(map(id, specs))
+    if key != _STATIC[0]:
+        entries: dict[str, Published] = {}
+        for spec in specs:
+            e = entry_of(spec)
+            entries[e.name] = e
+        _STATIC = (key, entries)
+    return _STATIC[1]
 
 
 # ------------------------------------------------------------------------------------------------- dynamic tables
-#: Tables created at run time (e.g. Level 5 community catalogs) are described in the database, not by publish():
-#: each ``module:function`` here returns their `Published` entries, read through a connection.
-DYNAMIC_SOURCES: list[str] = ["romanarchive.level5.publish:tap_entries", "romanarchive.xmatch.publish:tap_entries"]
+#: Tables created at run time (Level 5 catalogs, match tables) are described in the database: each domain's
+#: ``dynamic_tables`` functions in the wiring return their specs, read through a connection.
 _DYNAMIC: dict[str, Published] = {}
 #: ``archive_settings`` key counting publications of dynamic tables, so other processes notice them.
 GENERATION_KEY = "tap_generation"
@@ -198,10 +187,10 @@ def load_dynamic(conn: sa.Connection) -> None:
     """Reload the dynamic tables' entries from the database (`refresh_tap_schema` does it too)."""
     global _DYNAMIC
     entries: dict[str, Published] = {}
-    for source in DYNAMIC_SOURCES:
-        module, func = source.split(":")
-        loader: Callable[[sa.Connection], Iterable[Published]] = getattr(importlib.import_module(module), func)
-        entries.update((e.name, e) for e in loader(conn))
+    for spec in wiring.dynamic_tables(conn):
+        if spec.published:
+            e = entry_of(spec)
+            entries[e.name] = e
     _DYNAMIC = entries
 
 
@@ -218,7 +207,7 @@ def generation(conn: sa.Connection) -> str:
 
 
 def _entries() -> dict[str, Published]:
-    return {**_PUBLISHED, **_DYNAMIC}
+    return {**_static(), **_DYNAMIC}
 
 
 def published() -> list[Published]:
@@ -236,16 +225,7 @@ def find(name: str) -> Published | None:
 
 # ------------------------------------------------------------------------------------------------------------ types
 #: xtype of footprint columns: served as STC-S text (``Polygon ICRS ra1 dec1 ...``, degrees), ObsCore 1.1 style.
-REGION_XTYPE = "adql:REGION"
-# Text is served as unicodeChar (see tap/votable.py: VOTable char is ASCII only).
-_TEXT = ("unicodeChar", "*", None)
-_VOTABLE: dict[str, tuple[str, str | None, str | None]] = {
-    "smallint": ("short", None, None), "integer": ("int", None, None), "bigint": ("long", None, None),
-    "real": ("float", None, None), "double": ("double", None, None), "boolean": ("boolean", None, None),
-    "timestamp": ("char", "*", "timestamp"), "timestamptz": ("char", "*", "timestamp"),
-    "spoly": ("unicodeChar", "*", REGION_XTYPE), "spoint": ("double", "2", "point"),
-}  # fmt: skip
-_ADQL = {"spoly": "REGION", "spoint": "POINT", "timestamptz": "TIMESTAMP", "timestamp": "TIMESTAMP"}
+REGION_XTYPE = types.REGION_XTYPE
 # ADQL 2.1 reserved words (ADQL's own and SQL-92's): columns named so must be written "quoted" in queries.
 _RESERVED_WORDS = """
 ABS ACOS AREA ASIN ATAN ATAN2 BIT_AND BIT_NOT BIT_OR BIT_XOR BOX CEILING CENTROID CIRCLE CONTAINS COORD1 COORD2
@@ -276,7 +256,7 @@ def query_name(name: str) -> str:
 
 def votable_type(col: ColumnSpec) -> tuple[str, str | None, str | None]:
     """(VOTable datatype, arraysize, xtype) of a registry column, as TAP_SCHEMA and VOSI declare it."""
-    return _VOTABLE.get(col.type, _TEXT)
+    return types.votable_type(col.type)
 
 
 def unit_of(col: ColumnSpec) -> str:
@@ -287,13 +267,13 @@ def unit_of(col: ColumnSpec) -> str:
 def column_info(col: ColumnSpec) -> ColumnInfo:
     """The translator's view of a registry column (ADQL datatype, metadata for the output FIELD)."""
     _, arraysize, xtype = votable_type(col)
-    return ColumnInfo(col.name, _ADQL.get(col.type, col.tap_datatype), unit_of(col), col.ucd, col.utype,
-                      col.description, xtype, arraysize)  # fmt: skip
+    return ColumnInfo(col.name, types.adql_type(col.type), unit_of(col), col.ucd, col.utype, col.description, xtype,
+                      arraysize)  # fmt: skip
 
 
 def table_info(entry: Published) -> TableInfo:
     """The translator's view of a published table."""
-    regions = [c.name for c in entry.columns if c.type == "spoly" and c.indexed]
+    regions = [c.name for c in entry.columns if c.type == "spoly" and c.indexed]  # GiST-indexed footprints
     return TableInfo(entry.name, entry.sql_name, [column_info(c) for c in entry.columns], q3c=list(entry.q3c),
                      spoint_column=entry.spoint_column, region_columns=regions, spoint_of=entry.spoint_of)  # fmt: skip
 
@@ -386,42 +366,3 @@ def _insert(conn: sa.Connection, table: str, rows: Sequence[Mapping[str, object]
         conn.execute(sa.text(f"INSERT INTO tap_schema.{table} ({quoted}) VALUES ({', '.join(':' + c for c in cols)})"),
                      rows)  # fmt: skip
 
-
-# The archive's own published tables; catalog tables of later issues call publish() the same way.
-for _spec in TAP_SCHEMA_TABLES:
-    publish(_spec)
-publish(OBSCORE, table_type="view", utype="ivo://ivoa.net/std/obscore#table-1.1")
-publish(EXPOSURES)
-publish(PRODUCTS)
-
-# Data releases (romanarchive.releases): the release list, frozen product membership and the newest release's objects.
-from romanarchive.db.tables_catalog import RELEASE_PRODUCTS, RELEASES  # noqa: E402
-from romanarchive.releases import OBJECTS_LATEST  # noqa: E402
-
-publish(RELEASES)
-publish(RELEASE_PRODUCTS)
-publish(OBJECTS_LATEST, table_type="view", spoint_column="pos", spoint_of=("ra", "dec"))
-
-# Reference catalogs and cross-match tables (romanarchive.xmatch); match tables are published dynamically.
-from romanarchive.db.tables_xmatch import ASTROMETRY_CHECKS, GAIA_DR3_BRIGHT, HIPPARCOS2, XMATCH_TABLES  # noqa: E402
-
-for _spec in (GAIA_DR3_BRIGHT, HIPPARCOS2):
-    publish(_spec, q3c=[("ra", "dec")], spoint_column="pos", spoint_of=("ra", "dec"))
-publish(XMATCH_TABLES)
-publish(ASTROMETRY_CHECKS)
-
-# The static-sky object catalog and source-injection results (romanarchive.catalog).
-from romanarchive.db.tables_catalog import INJECTED_SOURCES, INJECTION_COMPLETENESS, INJECTION_RUNS, OBJECTS  # noqa: E402
-
-publish(OBJECTS, spoint_column="pos", spoint_of=("ra", "dec"))
-publish(INJECTION_RUNS)
-publish(INJECTED_SOURCES)
-publish(INJECTION_COMPLETENESS)
-
-# Forced-photometry light curves, variability indices and difference-imaging sources (romanarchive.timeseries).
-from romanarchive.db.tables_timeseries import DIA_SOURCES, FORCED_PHOT, TIMESERIES_RUNS, VARIABILITY  # noqa: E402
-
-publish(FORCED_PHOT)
-publish(VARIABILITY)
-publish(DIA_SOURCES, spoint_column="pos", spoint_of=("ra", "dec"))
-publish(TIMESERIES_RUNS)

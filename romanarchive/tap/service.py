@@ -24,18 +24,14 @@ from romanarchive.archive import Archive
 from romanarchive.db.engine import libpq_url
 from romanarchive.tap import formats, schema
 from romanarchive.tap.adql import MAX_QUERY_BYTES, AdqlError, Catalog, ColumnInfo, translate
+from romanarchive.tap.errors import TapError
+from romanarchive.tap.upload import load_uploads, parse_upload_param
+
+__all__ = ["ConnectionPool", "OpenQuery", "QueryParams", "QueryRunner", "TapConfig", "TapError", "parse_query_params"]
 
 log = logging.getLogger(__name__)
 
 LANGS = ("ADQL", "ADQL-2.0", "ADQL-2.1")
-
-
-class TapError(Exception):
-    """A request the service refuses or a query that failed; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -132,8 +128,6 @@ def parse_query_params(params: Mapping[str, list[str]], config: TapConfig) -> Qu
         raise TapError(str(exc)) from None
     uploads: list[tuple[str, str]] = []
     for value in params.get("upload", []):
-        from romanarchive.tap.upload import parse_upload_param
-
         uploads.extend(parse_upload_param(value))
     return QueryParams(query, lang, maxrec, fmt, uploads, first(params, "RUNID"))
 
@@ -326,8 +320,6 @@ class QueryRunner:
                 setup.append("SET LOCAL transaction_read_only = on")
             conn.execute("; ".join(setup).encode())
             if qp.uploads:
-                from romanarchive.tap.upload import load_uploads
-
                 if upload is None:
                     raise TapError("this request cannot carry uploads")
                 tables = load_uploads(conn, qp.uploads, upload, self.config.upload_limit_bytes)

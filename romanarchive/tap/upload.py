@@ -7,7 +7,11 @@ order with a q3c index, so joins against catalogs use the index; geometry column
 
 from __future__ import annotations
 
+import io
 import re
+import urllib.error
+import urllib.request
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -15,17 +19,12 @@ from typing import IO, Any
 import numpy as np
 import psycopg
 
+from romanarchive.db.registry import ColumnSpec, TableSpec, create_index_ddl, create_table_ddl
+from romanarchive.db.types import GEOMETRY, TYPES, from_votable
 from romanarchive.tap.adql import ColumnInfo, TableInfo
+from romanarchive.tap.errors import TapError
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_GEOMETRY_PG = {"point": "spoint", "circle": "scircle", "polygon": "spoly"}
-# VOTable datatype -> (PostgreSQL type, ADQL datatype)
-_TYPES = {
-    "boolean": ("boolean", "BOOLEAN"), "bit": ("boolean", "BOOLEAN"), "unsignedByte": ("smallint", "SMALLINT"),
-    "short": ("smallint", "SMALLINT"), "int": ("integer", "INTEGER"), "long": ("bigint", "BIGINT"),
-    "float": ("real", "REAL"), "double": ("double precision", "DOUBLE"),
-    "char": ("text", "VARCHAR"), "unicodeChar": ("text", "VARCHAR"),
-}  # fmt: skip
 
 
 class UploadError(ValueError):
@@ -37,11 +36,9 @@ def parse_upload_param(value: str) -> list[tuple[str, str]]:
 
     Raises
     ------
-    romanarchive.tap.service.TapError
+    romanarchive.tap.errors.TapError
         A malformed value or table name.
     """
-    from romanarchive.tap.service import TapError
-
     out = []
     for item in value.split(";"):
         if not item.strip():
@@ -60,19 +57,17 @@ def parse_upload_param(value: str) -> list[tuple[str, str]]:
 
 @dataclass
 class _Column:
-    name: str
-    pg: str
+    spec: ColumnSpec
     info: ColumnInfo
     convert: Callable[[Any], Any]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
 
 def fetch_url(ref: str) -> IO[bytes]:
     """Open an ``http(s)://`` upload reference (TAPRegExt upload-http/https)."""
-    import urllib.error
-    import urllib.request
-
-    from romanarchive.tap.service import TapError
-
     if not ref.startswith(("http://", "https://")):
         raise TapError(f"unsupported upload reference {ref!r}")
     try:
@@ -101,9 +96,21 @@ def _geometry_text(kind: str) -> Callable[[Any], Any]:
     return conv
 
 
-def _columns(fields: Sequence[Any]) -> list[_Column]:
-    from romanarchive.tap.service import TapError
+def _converter(logical: str) -> Callable[[Any], Any]:
+    """Turns an uploaded value (numpy scalar or array) into what COPY writes for the column's type."""
+    t = TYPES[logical]
+    if logical in GEOMETRY:
+        return _geometry_text(str(t.xtype))
+    if logical == "boolean":
+        return bool
+    if t.is_integer:
+        return int
+    if t.numpy is not None:
+        return float
+    return _text_value
 
+
+def _columns(fields: Sequence[Any]) -> list[_Column]:
     cols = []
     seen: set[str] = set()
     for f in fields:
@@ -114,32 +121,24 @@ def _columns(fields: Sequence[Any]) -> list[_Column]:
         datatype = str(f.datatype)
         xtype = (f.xtype or "").lower() or None
         arraysize = f.arraysize
-        meta = {"unit": str(f.unit or ""), "ucd": f.ucd or "", "utype": f.utype or "",
-                "description": str(f.description or "")}  # fmt: skip
-        if xtype in _GEOMETRY_PG and datatype in ("double", "float"):
-            cols.append(_Column(name, _GEOMETRY_PG[xtype],
-                                ColumnInfo(name, xtype.upper(), xtype=xtype, arraysize=arraysize, **meta),
-                                _geometry_text(xtype)))  # fmt: skip
-        elif xtype == "timestamp" and datatype in ("char", "unicodeChar"):
-            cols.append(_Column(name, "timestamp", ColumnInfo(name, "TIMESTAMP", xtype="timestamp", arraysize="*",
-                                                                **meta), _text_value))  # fmt: skip
-        elif datatype in ("char", "unicodeChar"):
-            cols.append(_Column(name, "text", ColumnInfo(name, "VARCHAR", arraysize="*", **meta), _text_value))
-        elif datatype in _TYPES and (arraysize in (None, "", "1")):
-            pg, adql = _TYPES[datatype]
-            conv: Callable[[Any], Any] = bool if pg == "boolean" else (int if adql in ("SMALLINT", "INTEGER",
-                                                                                      "BIGINT") else float)
-            cols.append(_Column(name, pg, ColumnInfo(name, adql, **meta), conv))
-        else:
+        logical = from_votable(datatype, arraysize, xtype)
+        if logical is None:
             raise TapError(f"upload column {name!r}: unsupported type {datatype}[{arraysize or ''}]"
                            f"{' xtype ' + xtype if xtype else ''}")
+        t = TYPES[logical]
+        spec = ColumnSpec(name, logical, str(f.description or ""), unit=str(f.unit or ""), ucd=f.ucd or "",
+                          utype=f.utype or "")
+        # A geometry keeps the arraysize the upload declared.
+        info = ColumnInfo(name, t.adql, spec.unit, spec.ucd, spec.utype, spec.description, t.xtype,
+                          arraysize if logical in GEOMETRY else t.arraysize)
+        cols.append(_Column(spec, info, _converter(logical)))
     return cols
 
 
 def _radec(cols: list[_Column]) -> tuple[int, int] | None:
     """Indexes of the main (ra, dec) columns, by UCD first, then by name."""
     def pick(ucd: str, names: tuple[str, ...]) -> int | None:
-        nums = [i for i, c in enumerate(cols) if c.pg in ("double precision", "real")]
+        nums = [i for i, c in enumerate(cols) if c.spec.type in ("double", "real")]
         for i in nums:
             if (cols[i].info.ucd or "").lower().startswith(ucd) and "meta.main" in cols[i].info.ucd.lower():
                 return i
@@ -180,9 +179,7 @@ def load_uploads(conn: psycopg.Connection[Any], uploads: list[tuple[str, str]], 
     list of TableInfo
         The ``TAP_UPLOAD.<name>`` tables for the translator.
     """
-    from astropy.io.votable import parse
-
-    from romanarchive.tap.service import TapError
+    from astropy.io.votable import parse  # heavy: only when a query carries an upload
 
     tables = []
     for name, ref in uploads:
@@ -191,9 +188,6 @@ def load_uploads(conn: psycopg.Connection[Any], uploads: list[tuple[str, str]], 
         if len(data) > limit_bytes:
             raise TapError(f"upload {name} is larger than the limit of {limit_bytes} bytes", 413)
         try:
-            import io
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 vot = parse(io.BytesIO(data), verify="ignore")
@@ -204,12 +198,14 @@ def load_uploads(conn: psycopg.Connection[Any], uploads: list[tuple[str, str]], 
         if not cols:
             raise TapError(f"upload {name} has no columns")
         sql_name = f"tap_upload_{name.lower()}"
-        ddl = ", ".join(f"{_quote(c.name)} {c.pg}" for c in cols)
-        conn.execute(f"CREATE TEMP TABLE {sql_name} ({ddl}) ON COMMIT DROP")
+        radec = _radec(cols)
+        spec = TableSpec(sql_name, f"TAP_UPLOAD.{name}", tuple(c.spec for c in cols),
+                         q3c=((cols[radec[0]].name, cols[radec[1]].name),) if radec is not None else ())
+        for ddl in create_table_ddl(spec, temporary=True, indexes=False, comments=False):
+            conn.execute(ddl)
         arr = table.array
         n = len(arr)
         order = np.arange(n)
-        radec = _radec(cols)
         if radec is not None and n:
             order = _healpix_order(arr, cols[radec[0]].name, cols[radec[1]].name)
         columns = []
@@ -223,13 +219,11 @@ def load_uploads(conn: psycopg.Connection[Any], uploads: list[tuple[str, str]], 
         with conn.cursor().copy(f"COPY {sql_name} ({', '.join(_quote(c.name) for c in cols)}) FROM STDIN") as cp:
             for i in order:
                 cp.write_row([None if m[i] else conv(v[i]) for v, m, conv in columns])
-        q3c: list[tuple[str, str]] = []
-        if radec is not None:
-            ra, dec = _quote(cols[radec[0]].name), _quote(cols[radec[1]].name)
-            conn.execute(f"CREATE INDEX ON {sql_name} (q3c_ang2ipix({ra}, {dec}))")
-            q3c = [(cols[radec[0]].name, cols[radec[1]].name)]
+        for ddl in create_index_ddl(spec):  # after the load: one index build instead of per-row maintenance
+            conn.execute(ddl)
         conn.execute(f"ANALYZE {sql_name}")
-        regions = [c.name for c in cols if c.pg == "spoly"]
+        q3c = list(spec.q3c)
+        regions = [c.name for c in cols if c.spec.type == "polygon"]
         # rows: a join of the upload with an indexed archive table scans the upload and probes the archive's index.
         tables.append(TableInfo(f"TAP_UPLOAD.{name}", f'pg_temp."{sql_name}"', [c.info for c in cols], q3c=q3c,
                                 region_columns=regions, rows=n))  # fmt: skip
@@ -238,7 +232,7 @@ def load_uploads(conn: psycopg.Connection[Any], uploads: list[tuple[str, str]], 
 
 def _healpix_order(arr: Any, ra: str, dec: str) -> np.ndarray:
     """Row order by HEALPix (nested, order 29) of the position; rows without one go last."""
-    import astropy.units as u
+    import astropy.units as u  # heavy: only when an upload has positions
     import cdshealpix
 
     lon: np.ndarray = np.ma.filled(np.ma.asarray(arr[ra], float), np.nan)

@@ -23,6 +23,7 @@ from romanarchive.archive import Archive
 from romanarchive.db.tables import archive_settings, jobs, uws_jobs
 from romanarchive.jobs import queue
 from romanarchive.tap import formats
+from romanarchive.tap.descriptors import links_descriptor
 from romanarchive.tap.service import QueryParams, QueryRunner, TapConfig, TapError, parse_query_params
 from romanarchive.tap.votable import SERVICE_DESCRIPTORS, xml_attr, xml_text
 
@@ -475,8 +476,6 @@ def _datalink_hook(archive: Archive) -> tuple[str, Callable[[str], str]] | None:
     """The DataLink descriptor hook of results holding ``obs_publisher_did``, on the base URL the server recorded in
     ``archive_settings`` (None before any server started: results then carry no descriptor)."""
     from functools import partial
-
-    from romanarchive.dal.datalink import links_descriptor  # dal builds on tap: imported late
 
     with archive.engine.connect() as conn:
         base = conn.execute(sa.select(archive_settings.c.value).where(archive_settings.c.key == "base_url")).scalar()

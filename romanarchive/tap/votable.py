@@ -20,6 +20,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from romanarchive.db.types import ARRAYS, GEOMETRY, TYPES, from_adql, votable_type
+
+__all__ = ["ARRAYS", "FIXED", "GEOMETRY", "Column", "ColumnLike", "normalise", "write_votable"]
+
 log = logging.getLogger(__name__)
 
 NAMESPACE = "http://www.ivoa.net/xml/VOTable/v1.3"
@@ -44,40 +48,23 @@ class ColumnLike(Protocol):
     arraysize: str | None
 
 
-# ADQL/TAP datatype -> internal kind. Anything unknown is written as text.
-_KINDS = {
-    "SMALLINT": "short", "INTEGER": "int", "INT": "int", "BIGINT": "long", "REAL": "float", "DOUBLE": "double",
-    "DOUBLE PRECISION": "double", "BOOLEAN": "boolean", "CHAR": "text", "VARCHAR": "text", "CLOB": "text",
-    "TIMESTAMP": "timestamp", "POINT": "point", "CIRCLE": "circle", "POLYGON": "polygon", "REGION": "polygon",
-}  # fmt: skip
-# kind -> (VOTable datatype, arraysize, forced xtype). Text is unicodeChar: VOTable 1.4 ``char`` is ASCII only and
-# astropy decodes BINARY2 char as ASCII, so UTF-8 there would not round-trip.
-_VOTYPES: dict[str, tuple[str, str | None, str | None]] = {
-    "short": ("short", None, None), "int": ("int", None, None), "long": ("long", None, None),
-    "float": ("float", None, None), "double": ("double", None, None), "boolean": ("boolean", None, None),
-    "text": ("unicodeChar", "*", None), "timestamp": ("char", "*", "timestamp"),
-    "point": ("double", "2", "point"), "circle": ("double", "3", "circle"), "polygon": ("double", "*", "polygon"),
-    "double6": ("double", "6", None),
-}  # fmt: skip
-GEOMETRY = {"point": 2, "circle": 3, "polygon": None}
-#: Fixed-length double arrays that are not geometries (ivo_epoch_prop's DOUBLE[6]): kind -> length. Written like a
-#: POINT (a fixed array of doubles, space-separated in text); values are sequences whose elements may be None (NaN).
-ARRAYS = {"double6": 6}
-_ARRAY_KINDS = {("DOUBLE", str(n)): k for k, n in ARRAYS.items()}
-# Fixed-width kinds: numpy dtype (big-endian, as BINARY2 and FITS want) and element count.
-FIXED = {
-    "short": (">i2", 1), "int": (">i4", 1), "long": (">i8", 1), "float": (">f4", 1), "double": (">f8", 1),
-    "boolean": ("u1", 1), "point": (">f8", 2), "circle": (">f8", 3), "double6": (">f8", 6),
-}  # fmt: skip
+# Output columns are written by output type (`romanarchive.db.types`): their "kind" is that type's name.
+#: Fixed-width output types: big-endian numpy dtype (as BINARY2 and FITS want) and element count.
+FIXED: dict[str, tuple[str, int]] = {t.name: (t.numpy, t.size) for t in TYPES.values() if t.output and t.numpy}
+#: NULL cells of fixed-width columns are encoded as this value (and flagged).
 _FILL: dict[str, Any] = {
-    "short": 0, "int": 0, "long": 0, "float": np.nan, "double": np.nan, "boolean": False,
-    "point": (np.nan, np.nan), "circle": (np.nan, np.nan, np.nan), "double6": (np.nan,) * 6,
-}  # fmt: skip
+    k: (np.nan,) * n if n > 1 else np.nan if np.dtype(d).kind == "f" else False if k == "boolean" else 0
+    for k, (d, n) in FIXED.items()
+}
+#: Integer output types (TABLEDATA writes them as integers, FITS needs a NULL sentinel).
+INTEGERS = frozenset(t.name for t in TYPES.values() if t.output and t.is_integer)
+#: Scalar floating-point output types.
+FLOATS = frozenset(k for k, (d, n) in FIXED.items() if n == 1 and np.dtype(d).kind == "f")
 
 
 @dataclass(frozen=True)
 class Column:
-    """A normalised output column."""
+    """A normalised output column; ``kind`` is its output type (a `romanarchive.db.types.TYPES` name)."""
 
     name: str
     kind: str
@@ -89,15 +76,12 @@ class Column:
 
 
 def normalise(columns: Sequence[ColumnLike]) -> list[Column]:
-    """Map caller column descriptions onto the internal kinds."""
+    """Map caller column descriptions onto output types (`romanarchive.db.types.from_adql`)."""
     out = []
     for c in columns:
-        base = re.sub(r"\(.*\)", "", (c.datatype or "")).strip().upper()
-        kind = _KINDS.get(base, "text")
-        if kind == "double":
-            kind = _ARRAY_KINDS.get(("DOUBLE", (getattr(c, "arraysize", None) or "").strip()), kind)
+        kind = from_adql(c.datatype, getattr(c, "arraysize", None))
         unit = getattr(c, "unit", "") or ("deg" if kind in GEOMETRY else "")
-        xtype = _VOTYPES[kind][2] or getattr(c, "xtype", None) or None
+        xtype = TYPES[kind].xtype or getattr(c, "xtype", None) or None
         out.append(
             Column(str(c.name), kind, unit, getattr(c, "ucd", "") or "", getattr(c, "utype", "") or "",
                    getattr(c, "description", "") or "", xtype)
@@ -182,7 +166,7 @@ def _info(name: str, value: str, content: str | None = None) -> str:
 
 
 def _field(c: Column, with_id: bool = False) -> str:
-    datatype, arraysize, _ = _VOTYPES[c.kind]
+    datatype, arraysize, _ = votable_type(c.kind)
     attrs = [("ID", c.name if with_id else None), ("name", c.name), ("datatype", datatype), ("arraysize", arraysize),
              ("unit", c.unit), ("ucd", c.ucd), ("utype", c.utype), ("xtype", c.xtype)]  # fmt: skip
     text_ = " ".join(f'{k}="{xml_attr(v)}"' for k, v in attrs if v)
@@ -300,9 +284,9 @@ def _float_text(v: float) -> str:
 
 
 def _td_formatter(kind: str) -> Callable[[Any], str]:
-    if kind in ("short", "int", "long"):
+    if kind in INTEGERS:
         return lambda v: str(int(v))
-    if kind in ("float", "double"):
+    if kind in FLOATS:
         return _float_text
     if kind == "boolean":
         return lambda v: "T" if v else "F"

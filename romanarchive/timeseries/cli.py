@@ -1,10 +1,15 @@
-"""``romanarchive forced-phot``, ``romanarchive diff`` and ``romanarchive lightcurve``."""
+"""``romanarchive forced-phot`` and ``romanarchive diff`` (``romanarchive lightcurve`` is
+:mod:`romanarchive.dal.lightcurve_cli`)."""
 
 from __future__ import annotations
 
-import sys
-
 import click
+
+from romanarchive.archive import Archive
+from romanarchive.timeseries.dia_job import dia_targets, run_cell
+from romanarchive.timeseries.dia_step import DiaConfig
+from romanarchive.timeseries.forced_job import run_all, run_product
+from romanarchive.timeseries.forced_step import ForcedPhotConfig
 
 
 @click.command("forced-phot")
@@ -15,9 +20,6 @@ import click
               help="Also objects outside the core of the skycell that catalogued them (may measure one twice).")
 def forced_phot(product_id: int | None, all_products: bool, all_objects: bool, with_overlaps: bool) -> None:
     """Forced photometry of catalog objects on L2 images, and their variability indices."""
-    from romanarchive.archive import Archive
-    from romanarchive.timeseries.forced import ForcedPhotConfig, run_all, run_product
-
     if (product_id is None) == (not all_products):
         raise click.UsageError("give --product ID or --all")
     archive = Archive.from_env()
@@ -39,9 +41,6 @@ def diff(cell: str | None, filter_name: str | None, all_targets: bool, full: boo
     """Difference imaging: epoch co-adds minus templates of earlier images, sources into dia_sources."""
     from tqdm import tqdm
 
-    from romanarchive.archive import Archive
-    from romanarchive.timeseries.dia_step import DiaConfig, dia_targets, run_cell
-
     if all_targets == bool(cell and filter_name) or (not all_targets and not (cell and filter_name)):
         raise click.UsageError("give --skycell NAME --filter F, or --all")
     archive = Archive.from_env()
@@ -61,28 +60,4 @@ def diff(cell: str | None, filter_name: str | None, all_targets: bool, full: boo
                    f"{out.n_sources} sources ({out.wall_time_s:.1f} s)")
 
 
-@click.command("lightcurve")
-@click.argument("source_id", type=int)
-@click.option("--format", "fmt", default="csv", show_default=True, help="votable, csv, json or png.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="File (default: stdout).")
-def lightcurve(source_id: int, fmt: str, output: str | None) -> None:
-    """Print or save one object's light curve."""
-    from romanarchive.archive import Archive
-    from romanarchive.timeseries import service
-
-    try:
-        fmt = service.parse_format(fmt)
-        with Archive.from_env().engine.connect() as conn:
-            body, _ = service.render(service.light_curve(conn, source_id), fmt)
-    except service.LightCurveError as exc:
-        raise click.ClickException(str(exc)) from None
-    if output:
-        with open(output, "wb") as fh:
-            fh.write(body)
-    elif fmt == "png":
-        raise click.UsageError("PNG output needs -o FILE")
-    else:
-        sys.stdout.buffer.write(body)
-
-
-COMMANDS = (forced_phot, diff, lightcurve)
+COMMANDS = (forced_phot, diff)

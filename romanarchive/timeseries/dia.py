@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from romanarchive.imaging.psf import second_moment_width
+
 DIA_NEGATIVE, DIA_EDGE, DIA_PSF_MATCHED, DIA_NEW = 1, 2, 4, 8
 
 
@@ -85,8 +87,6 @@ def psf_width(img: np.ndarray, err: np.ndarray, ok: np.ndarray, n_max: int = 30,
             stamps.append(s / s.sum())
     if len(stamps) < 3:
         return float("nan")
-    from romanarchive.catalog.psf import second_moment_width
-
     return second_moment_width(np.median(np.array(stamps), axis=0))
 
 

@@ -1,6 +1,7 @@
 """Forced photometry at fixed positions: a pure, vectorised function of image arrays.
 
-For N positions on one image, all stamps are cut at once (fancy indexing on a padded image) and fitted in batch:
+For N positions on one image, all stamps are cut at once (:func:`romanarchive.imaging.stamps.stamp_index`, fancy
+indexing without a copy of the image) and fitted in batch:
 
 * **PSF flux** — linear least squares of ``flux * PSF + sky`` at the *fixed* position (uniform weights inside the
   stamp, which is the optimal PSF-weighted estimator for background-limited noise); its variance propagates the
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from romanarchive.db.tables_timeseries import FLAG_BAD_PIXELS, FLAG_EDGE, FLAG_LOW_SNR, FLAG_SATURATED, FLAG_SHIFTED
+from romanarchive.imaging.stamps import stamp_index
 from romanarchive.timeseries.psf import PsfGrid
 
 #: roman_datamodels DQ bits: DO_NOT_USE, SATURATED.
@@ -58,32 +60,6 @@ class ForcedResult:
     flux_shifted_err: np.ndarray
     flags: np.ndarray
     offset: tuple[float, float] = (0.0, 0.0)  # registration shift applied to every position (x, y), pixels
-
-
-def stamp_index(shape: tuple[int, int], ix: np.ndarray, iy: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
-    """Row and column indices (clipped into the image) of ``size`` x ``size`` stamps centred on (ix, iy), and the
-    mask of stamp pixels that fall inside the image; no copy of the image is made."""
-    h = size // 2
-    off = np.arange(size) - h
-    rows = np.asarray(iy)[:, None, None] + off[None, :, None]
-    cols = np.asarray(ix)[:, None, None] + off[None, None, :]
-    inside = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
-    return np.clip(rows, 0, shape[0] - 1), np.clip(cols, 0, shape[1] - 1), inside
-
-
-def cut_stamps(image: np.ndarray, ix: np.ndarray, iy: np.ndarray, size: int, fill: float = np.nan) -> np.ndarray:
-    """Cut ``size`` x ``size`` stamps centred on integer pixels (ix, iy), filling outside the image.
-
-    Returns
-    -------
-    numpy.ndarray
-        (N, size, size) stamps.
-    """
-    rows, cols, inside = stamp_index(image.shape, ix, iy, size)
-    out = image[rows, cols]
-    if not inside.all():
-        out = np.where(inside, out, fill)
-    return out
 
 
 def _linear_fit(d: np.ndarray, e2: np.ndarray, m: np.ndarray, basis: list[np.ndarray]) -> tuple[np.ndarray, ...]:

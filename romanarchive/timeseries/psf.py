@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from romanarchive.imaging.psf import psf_object
+
 #: Native WFI pixel scale, arcsec.
 WFI_SCALE = 0.11
 
@@ -87,8 +89,6 @@ def psf_grid(band: str, n_phase: int = 8, size: int = 11, ap_radius: float = 2.5
     sca
         Detector the PSF is computed for.
     """
-    from romanarchive.catalog.psf import psf_object
-
     return _tabulate(psf_object(band.upper(), sca), n_phase, size, ap_radius, WFI_SCALE, pixel=True)
 
 

@@ -2,8 +2,8 @@
 
 Forced photometry, index recomputation and difference imaging write table rows rather than products, so the
 per-product ``provenance`` table cannot describe them. A :class:`RunRecorder` times a run and samples its peak
-memory (the conventions of ``provenance``: ``software`` from
-:func:`romanarchive.calib.pipeline.software_versions` plus the packages these steps use, the step's pydantic
+memory (the conventions of ``provenance``: ``software`` lists the calibration's packages
+(:data:`romanarchive.software.CALIBRATION_PACKAGES`) plus the packages these steps use, the step's pydantic
 configuration as ``parameters``, ``inputs`` as product ids and file names); :meth:`RunRecorder.record` inserts the
 row inside the transaction that writes the run's rows and returns the ``run_id`` those rows carry.
 """
@@ -18,7 +18,8 @@ from typing import Any
 import psutil
 import sqlalchemy as sa
 
-from romanarchive.software import package_versions
+from romanarchive.db.tables import metadata
+from romanarchive.software import CALIBRATION_PACKAGES, package_versions
 
 #: Packages that determine the time-series numbers, on top of the calibration's list.
 _EXTRA_SOFTWARE = ("romanarchive", "numpy", "scipy", "astropy", "gwcs", "roman_datamodels", "photutils")
@@ -30,9 +31,8 @@ STEP_DIA = "romanarchive.DiaStep"
 
 def software() -> dict[str, str]:
     """Versions of the packages behind the time-series tables."""
-    from romanarchive.calib.pipeline import software_versions
-
-    return {**software_versions(), **package_versions(_EXTRA_SOFTWARE, missing="not installed")}
+    # Same keys and order as the calibration's versions followed by these (duplicates keep their first place).
+    return package_versions((*CALIBRATION_PACKAGES, *_EXTRA_SOFTWARE), missing="not installed")
 
 
 class RunRecorder:
@@ -82,8 +82,6 @@ class RunRecorder:
 
     def record(self, conn: sa.Connection, n_rows: int | None = None) -> int:
         """Insert the run's ``timeseries_runs`` row (in the caller's transaction) and return its ``run_id``."""
-        from romanarchive.db.tables import metadata
-
         self.close()
         runs = metadata.tables["timeseries_runs"]
         return int(conn.execute(runs.insert().values(

@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from romanarchive.db import product_types
 from romanarchive.db.tables_timeseries import DIA_SOURCES, FORCED_PHOT, TIMESERIES_RUNS, VARIABILITY
 from romanarchive.jobs.wiring import Domain, JobKind, NewProduct, Rule, register
-from romanarchive.timeseries.dia_step import KIND as DIA_KIND
-from romanarchive.timeseries.dia_step import run_dia
-from romanarchive.timeseries.forced import KIND as FORCED_KIND
-from romanarchive.timeseries.forced import queue_for_skycell, queue_new_l2, run_forced_phot
+from romanarchive.timeseries.dia_job import KIND as DIA_KIND
+from romanarchive.timeseries.dia_job import run_dia
+from romanarchive.timeseries.forced_job import KIND as FORCED_KIND
+from romanarchive.timeseries.forced_job import queue_for_skycell, queue_new_l2, run_forced_phot
 
 
 def queue_for_l2(conn: sa.Connection, new: Sequence[NewProduct]) -> None:

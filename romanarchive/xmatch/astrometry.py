@@ -27,9 +27,13 @@ import numpy as np
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
+from romanarchive.archive import Archive
+from romanarchive.db import product_types
+from romanarchive.db.tables import metadata
+from romanarchive.imaging.stamps import cut_stamps
 from romanarchive.xmatch import provenance
 from romanarchive.xmatch.match import crossmatch
-from romanarchive.xmatch.sources import _track
+from romanarchive.xmatch.sources import track_writes
 
 MAS_PER_DEG = 3_600_000.0
 STEP = "romanarchive.xmatch.astrometry"
@@ -92,8 +96,6 @@ def centroids(data: np.ndarray, dq: np.ndarray | None, x: np.ndarray, y: np.ndar
     on the image get the stamp's largest weight (they are the saturated core of a bright star). The window is
     re-centred ``iterations`` times. Positions whose window leaves the image give NaN.
     """
-    from romanarchive.timeseries.photometry import cut_stamps
-
     x, y = np.asarray(x, float).copy(), np.asarray(y, float).copy()
     if not len(x):
         return x, y
@@ -128,7 +130,7 @@ _IMAGES = sa.text(
     """
     SELECT p.product_id, p.level, p.obs_id, p.filter, f.uri, f.filename, f.sha256
     FROM products p JOIN files f ON f.file_id = p.file_id
-    WHERE p.level IN (2, 3) AND p.product_type IN ('wfi_l2', :l3) AND p.release = 'live'
+    WHERE p.level IN (2, 3) AND p.product_type IN (:l2, :l3) AND p.release = 'live'
     ORDER BY p.level, p.product_id
     """
 )
@@ -148,7 +150,7 @@ def _stamp_pixels(wcs: Any, x: np.ndarray, y: np.ndarray, side_arcsec: float) ->
     return int(2 * round(side_arcsec / scale / 2) + 1) if np.isfinite(scale) and scale > 0 else 15
 
 
-def _measure(archive: Any, image: Any, ra: np.ndarray, dec: np.ndarray,
+def _measure(archive: Archive, image: sa.Row[Any], ra: np.ndarray, dec: np.ndarray,
              cfg: AstrometryConfig) -> tuple[np.ndarray, np.ndarray]:
     """Centroids on an L2 or L3 image, started at (ra, dec) through its gWCS; back on the sky (NaN where lost)."""
     import roman_datamodels.datamodels as rdm
@@ -171,7 +173,8 @@ def _measure(archive: Any, image: Any, ra: np.ndarray, dec: np.ndarray,
     return mra, mdec
 
 
-def check_image(archive: Any, image: Any, cfg: AstrometryConfig, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+def check_image(archive: Archive, image: sa.Row[Any], cfg: AstrometryConfig,
+                inputs: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``astrometry_checks`` row of one L2 or L3 image (see the module docstring)."""
     t0 = time.perf_counter()
     pl = " AND t.point_like" if cfg.point_like_only else ""
@@ -202,7 +205,7 @@ def check_image(archive: Any, image: Any, cfg: AstrometryConfig, inputs: list[di
     return row
 
 
-def check_astrometry(archive: Any, config: AstrometryConfig | None = None) -> list[dict[str, Any]]:
+def check_astrometry(archive: Archive, config: AstrometryConfig | None = None) -> list[dict[str, Any]]:
     """Check every live L2 and L3 image against the reference; replace their rows of ``astrometry_checks``.
 
     Returns
@@ -210,17 +213,14 @@ def check_astrometry(archive: Any, config: AstrometryConfig | None = None) -> li
     list of dict
         The rows written, one per image.
     """
-    from romanarchive.catalog.job import L3_TYPE
-    from romanarchive.db.tables import metadata
-
     cfg = config or AstrometryConfig()
     if cfg.reference not in _REFERENCES:
         raise ValueError(f"unknown reference {cfg.reference!r}; known: {', '.join(_REFERENCES)}")
     with archive.engine.begin() as conn:
         for rel in ("public.objects", cfg.reference):
-            _track(conn, rel)
+            track_writes(conn, rel)
         inputs = [provenance.table_input(conn, cfg.reference), provenance.table_input(conn, "public.objects")]
-        images = conn.execute(_IMAGES, {"l3": L3_TYPE}).all()
+        images = conn.execute(_IMAGES, {"l2": product_types.L2, "l3": product_types.L3}).all()
     rows = [check_image(archive, im, cfg, inputs) for im in images]
     table = metadata.tables["astrometry_checks"]
     with archive.engine.begin() as conn:

@@ -7,6 +7,8 @@ published match table (binary COPY) or to a file. Every input is checked before 
 
 from __future__ import annotations
 
+import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import sqlalchemy as sa
 from romanarchive.xmatch import provenance
 from romanarchive.xmatch.healpix import ORDER
 from romanarchive.xmatch.match import Pairs, check_radius, crossmatch
-from romanarchive.xmatch.publish import check_name, match_columns, write_match_table
+from romanarchive.xmatch.publish import MATCH_COLUMNS, check_name, match_columns, write_match_table
 from romanarchive.xmatch.sources import InputError, Positions, is_file, load_input, table_source
 
 _OUT_FORMATS = {".csv": "ascii.csv", ".ecsv": "ascii.ecsv", ".fits": "fits", ".parquet": "parquet",
@@ -87,8 +89,6 @@ def run_xmatch(left: str, right: str, radius_deg: float, *, engine: sa.Engine | 
         Release of the rows of tables keyed by (id, release), e.g. ``objects`` (default ``live``); an error for
         tables without a release key.
     """
-    import time
-
     check_radius(radius_deg)
     if into is not None:
         check_name(into)
@@ -100,11 +100,11 @@ def run_xmatch(left: str, right: str, radius_deg: float, *, engine: sa.Engine | 
             raise ValueError(f"cannot write {out}: use one of {', '.join(_OUT_FORMATS)}")
         if Path(out).exists() and not replace:
             raise ValueError(f"{out} exists; pass --replace to overwrite it")
-    if release is not None and not any(_release_for(n, release) for n in (left, right)):
+    if release is not None and not any(_release_for(engine, n, release) for n in (left, right)):
         raise InputError(f"--release {release}: neither input is a table with a release key")
     t0 = time.perf_counter()
-    lpos, lhow = load_input(engine, home, left, left_cols, _release_for(left, release))
-    rpos, rhow = load_input(engine, home, right, right_cols, _release_for(right, release))
+    lpos, lhow = load_input(engine, home, left, left_cols, _release_for(engine, left, release))
+    rpos, rhow = load_input(engine, home, right, right_cols, _release_for(engine, right, release))
     t1 = time.perf_counter()
     bar = None
     if progress:
@@ -141,11 +141,11 @@ def run_xmatch(left: str, right: str, radius_deg: float, *, engine: sa.Engine | 
     return result
 
 
-def _release_for(name: str, release: str | None) -> str | None:
+def _release_for(engine: sa.Engine | None, name: str, release: str | None) -> str | None:
     """``--release`` applies to the table inputs that have a release key (and must apply to at least one)."""
     if release is None or is_file(name):
         return None
-    return release if table_source(name).fixed else None
+    return release if table_source(engine, name).fixed else None
 
 
 def _input_record(engine: sa.Engine, name: str, how: str, n_rows: int, release: str | None) -> dict[str, Any]:
@@ -153,7 +153,7 @@ def _input_record(engine: sa.Engine, name: str, how: str, n_rows: int, release: 
     if how == "file":
         return {"file": str(Path(name).resolve()), "sha256": provenance.file_sha256(name), "rows": n_rows,
                 "key": {"id": "row number or id column", "fixed": {}}}
-    src = table_source(name, _release_for(name, release))
+    src = table_source(engine, name, _release_for(engine, name, release))
     with engine.connect() as conn:
         rec = provenance.table_input(conn, src.sql_name, src.name)
     return {**rec, "read": how, "rows": n_rows, "key": src.key}
@@ -162,11 +162,7 @@ def _input_record(engine: sa.Engine, name: str, how: str, n_rows: int, release: 
 def write_file(path: str, cols: dict[str, np.ndarray], left: str, right: str, radius_arcsec: float,
                mode: str) -> None:
     """Write match columns to a file, with units, UCDs and descriptions from `MATCH_COLUMNS`."""
-    import warnings
-
     from astropy.table import Table
-
-    from romanarchive.xmatch.publish import MATCH_COLUMNS
 
     table = Table()
     for c in MATCH_COLUMNS:

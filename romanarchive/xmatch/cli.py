@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
+
+from romanarchive.xmatch.astrometry import AstrometryConfig, check_astrometry
+from romanarchive.xmatch.bulk import parse_radius, run_xmatch
+from romanarchive.xmatch.hats import export_hats as run_export_hats
+from romanarchive.xmatch.refcat import REFCATS, load_refcat, refcat_counts
+from romanarchive.xmatch.sources import is_file
 
 
 def _fail(msg: str) -> None:
@@ -38,10 +45,6 @@ def refcat() -> None:
 @click.option("--all", "load_all", is_flag=True, help="Load every reference catalog.")
 def refcat_load(name: str | None, load_all: bool) -> None:
     """Load reference catalog NAME (gaia-dr3-bright, hipparcos2), replacing its rows."""
-    import time
-
-    from romanarchive.xmatch.refcat import REFCATS, load_refcat
-
     if load_all == (name is not None):
         _fail(f"name one reference catalog ({', '.join(REFCATS)}) or pass --all")
     names = list(REFCATS) if load_all else [str(name)]
@@ -59,8 +62,6 @@ def refcat_load(name: str | None, load_all: bool) -> None:
 @refcat.command("list")
 def refcat_list() -> None:
     """List the reference catalogs and the rows loaded."""
-    from romanarchive.xmatch.refcat import REFCATS, refcat_counts
-
     counts = refcat_counts(_archive().engine)
     for name, r in REFCATS.items():
         click.echo(f"{name:16s} {r.spec.qualified_name:24s} {counts[name]:>9d} rows  (from {r.package})")
@@ -83,9 +84,6 @@ def refcat_list() -> None:
 def xmatch(left: str, right: str, radius: str, mode: str, into: str | None, out: str | None, replace: bool,
            left_cols: str | None, right_cols: str | None, release: str | None) -> None:
     """Cross-match LEFT with RIGHT (published tables such as refcat.gaia_dr3_bright, or table files)."""
-    from romanarchive.xmatch.bulk import parse_radius, run_xmatch
-    from romanarchive.xmatch.sources import is_file
-
     if into is None and out is None:
         _fail("say where the pairs go: --into TABLE or --out FILE")
     try:
@@ -121,13 +119,10 @@ def export() -> None:
 @click.option("--rows-per-partition", default=500_000, show_default=True, help="Largest partition.")
 def export_hats(table: str, directory: Path, margin: str, rows_per_partition: int) -> None:
     """Write TABLE as a HATS catalog (with a margin cache) under DIRECTORY, for lsdb.open_catalog."""
-    from romanarchive.xmatch.bulk import parse_radius
-    from romanarchive.xmatch.hats import export_hats as run
-
     archive = _archive()
     try:
         margin_arcsec = parse_radius(margin) * 3600
-        out = run(archive.engine, table, directory, margin_arcsec=margin_arcsec,
+        out = run_export_hats(archive.engine, table, directory, margin_arcsec=margin_arcsec,
                   rows_per_partition=rows_per_partition)
     except ValueError as exc:
         _fail(str(exc))
@@ -145,9 +140,6 @@ def astrometry() -> None:
 @click.option("--point-like-only", is_flag=True, help="Match only objects classified point-like.")
 def astrometry_check(release: str, radius: str, point_like_only: bool) -> None:
     """Match catalog objects to Gaia DR3; write residual statistics per L2 and L3 image to astrometry_checks."""
-    from romanarchive.xmatch.astrometry import AstrometryConfig, check_astrometry
-    from romanarchive.xmatch.bulk import parse_radius
-
     archive = _archive()
     try:
         cfg = AstrometryConfig(release=release, radius_arcsec=parse_radius(radius) * 3600,

@@ -8,13 +8,14 @@ file (CSV, VOTable, FITS, Parquet) can be exported the same way.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from romanarchive.xmatch.sources import InputError, is_file, read_file, table_source
+from romanarchive.xmatch.sources import DEC_NAMES, RA_NAMES, InputError, find_table, is_file, read_file, table_source
 
 _SCALAR = {"smallint": "int16", "integer": "int32", "bigint": "int64", "real": "float32", "double": "float64",
            "boolean": "boolean"}
@@ -25,12 +26,9 @@ def read_frame(engine: sa.Engine, name: str) -> tuple[pd.DataFrame, str, str]:
 
     Rows of a table keyed by (id, release) are those of the live release, as in ``romanarchive xmatch``.
     """
-    from romanarchive.tap import schema
-
-    src = table_source(name)
-    entry = schema.find(name)
-    assert entry is not None
-    cols = [c for c in entry.columns if c.type not in ("spoint", "spoly")]
+    src = table_source(engine, name)
+    entry = find_table(engine, name)
+    cols = [c for c in entry.public_columns if c.type not in ("spoint", "spoly")]
     select = ", ".join(f'"{c.name}"' for c in cols)
     order = f' ORDER BY "{src.hpx}"' if src.hpx else ""
     with engine.connect() as conn:
@@ -56,8 +54,6 @@ def read_frame(engine: sa.Engine, name: str) -> tuple[pd.DataFrame, str, str]:
 
 def file_frame(path: str) -> tuple[pd.DataFrame, str, str]:
     """A table file as a DataFrame (its scalar columns) with its RA and Dec column names (lsdb sorts the rows)."""
-    import warnings
-
     from astropy.table import Table
 
     pos = read_file(path)  # validates positions and finds the columns
@@ -73,11 +69,9 @@ def file_frame(path: str) -> tuple[pd.DataFrame, str, str]:
 
 
 def _radec_names(path: str, names: list[str]) -> tuple[str, str]:
-    from romanarchive.xmatch.sources import _DEC_NAMES, _RA_NAMES
-
     lower = {n.lower(): n for n in names}
-    ra = next((lower[c] for c in _RA_NAMES if c in lower), None)
-    dec = next((lower[c] for c in _DEC_NAMES if c in lower), None)
+    ra = next((lower[c] for c in RA_NAMES if c in lower), None)
+    dec = next((lower[c] for c in DEC_NAMES if c in lower), None)
     if ra is None or dec is None:
         raise InputError(f"{path}: no RA/Dec columns found (columns: {', '.join(names)})")
     return ra, dec

@@ -1,25 +1,27 @@
 """Match tables: written to the ``xmatch`` schema with binary COPY, listed in ``xmatch_tables``, published in TAP.
 
-Publication is dynamic (``romanarchive.tap.schema.DYNAMIC_SOURCES`` names :func:`tap_entries`): every row of
-``xmatch_tables`` becomes the published table ``xmatch.<name>`` with the documented columns of `MATCH_COLUMNS`.
+Each match table is built from its :class:`~romanarchive.db.registry.TableSpec` (`match_spec`: the documented
+columns of `MATCH_COLUMNS`). Publication is dynamic: :func:`match_tables` (declared in ``romanarchive.xmatch.wiring``)
+reports every row of ``xmatch_tables`` as the published table ``xmatch.<name>``, and writing or dropping one tells
+the pipeline wiring (:func:`romanarchive.jobs.wiring.tables_changed`), which has TAP rewrite TAP_SCHEMA in the same
+transaction.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
 from romanarchive.db.bulk import copy_arrays
-from romanarchive.db.registry import ColumnSpec, TableSpec
-
-if TYPE_CHECKING:
-    from romanarchive.tap.schema import Published
-    from romanarchive.xmatch.match import Pairs
-    from romanarchive.xmatch.sources import Positions
+from romanarchive.db.registry import ColumnSpec, TableSpec, create_table_ddl
+from romanarchive.db.tables import metadata
+from romanarchive.jobs import wiring
+from romanarchive.xmatch import provenance as prov_mod
+from romanarchive.xmatch.match import Pairs
+from romanarchive.xmatch.sources import Positions
 
 C = ColumnSpec
 SCHEMA = "xmatch"
@@ -56,7 +58,8 @@ def check_name(name: str) -> str:
     return name
 
 
-def _spec(name: str, description: str) -> TableSpec:
+def match_spec(name: str, description: str) -> TableSpec:
+    """The spec of the match table ``xmatch.<name>`` (its DDL and its TAP publication)."""
     return TableSpec(name, description, MATCH_COLUMNS, schema=SCHEMA, published=True)
 
 
@@ -76,10 +79,6 @@ def write_match_table(engine: sa.Engine, name: str, columns: dict[str, np.ndarra
     int
         Rows written.
     """
-    from romanarchive.db.tables import metadata
-    from romanarchive.tap import schema as tap_schema
-    from romanarchive.xmatch import provenance as prov_mod
-
     prov = {"step": "romanarchive.xmatch.publish", "software": prov_mod.software_versions(), "parameters": {},
             "inputs": [], "wall_time_s": 0.0, "host": prov_mod.host(), **(provenance or {})}
 
@@ -92,51 +91,33 @@ def write_match_table(engine: sa.Engine, name: str, columns: dict[str, np.ndarra
             raise ValueError(f"match table xmatch.{name} exists; choose another name or pass --replace")
         conn.execute(sa.text(f'DROP TABLE IF EXISTS {SCHEMA}."{name}"'))
         conn.execute(sa.text("DELETE FROM xmatch_tables WHERE name = :n"), {"n": name})
-        ddl = ", ".join(f"{c.name} {'bigint' if c.type == 'bigint' else 'double precision'} NOT NULL"
-                        for c in MATCH_COLUMNS)
-        conn.execute(sa.text(f'CREATE TABLE {SCHEMA}."{name}" ({ddl})'))
-        for c in MATCH_COLUMNS:
-            conn.execute(sa.text(f'COMMENT ON COLUMN {SCHEMA}."{name}".{c.name} IS {_lit(c.description)}'))
         raw = conn.connection.driver_connection
         assert raw is not None
+        with raw.cursor() as cur:  # no parameters: a '%' in a description stays text
+            for statement in create_table_ddl(match_spec(name, description)):
+                cur.execute(statement)
         n = copy_arrays(raw, f"{SCHEMA}.{name}", columns) if len(columns["left_id"]) else 0  # type: ignore[arg-type]
         registry = metadata.tables["xmatch_tables"]
         conn.execute(registry.insert().values(
             name=name, description=description, left_source=left, right_source=right, radius_arcsec=radius_arcsec,
             mode=mode, n_pairs=int(len(columns["left_id"])), left_key=(keys or ({}, {}))[0],
             right_key=(keys or ({}, {}))[1], **prov))
-        tap_schema.bump_generation(conn)
-        tap_schema.load_dynamic(conn)
-        tap_schema.refresh_tap_schema(conn)
+        wiring.tables_changed(conn)
     return int(n)
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def drop_match_table(engine: sa.Engine, name: str) -> None:
     """Remove a match table and its registration."""
-    from romanarchive.tap import schema as tap_schema
-
     check_name(name)
     with engine.begin() as conn:
         conn.execute(sa.text(f'DROP TABLE IF EXISTS {SCHEMA}."{name}"'))
         conn.execute(sa.text("DELETE FROM xmatch_tables WHERE name = :n"), {"n": name})
-        tap_schema.bump_generation(conn)
-        tap_schema.load_dynamic(conn)
-        tap_schema.refresh_tap_schema(conn)
+        wiring.tables_changed(conn)
 
 
-def tap_entries(conn: sa.Connection) -> Iterable[Published]:
-    """`romanarchive.tap.schema` dynamic source: every registered match table (none before migration 0006)."""
-    from romanarchive.tap import schema as tap_schema
-
+def match_tables(conn: sa.Connection) -> list[TableSpec]:
+    """The pipeline wiring's run-time tables of xmatch: every registered match table (none before migration 0006)."""
     if conn.execute(sa.text("SELECT to_regclass('public.xmatch_tables')")).scalar_one() is None:
         return []
     rows = conn.execute(sa.text("SELECT name, description FROM xmatch_tables ORDER BY created_at, name")).all()
-    out = []
-    for name, description in rows:
-        spec = _spec(name, description or f"Cross-match table {name}")
-        out.append(tap_schema.Published(spec, f"{SCHEMA}.{name}", f"{SCHEMA}.{name}", columns=spec.columns))
-    return out
+    return [match_spec(name, description or f"Cross-match table {name}") for name, description in rows]

@@ -10,7 +10,9 @@ is installed the first time a table is matched. Views cannot carry the trigger a
 
 from __future__ import annotations
 
+import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from romanarchive.db.registry import TableSpec
+from romanarchive.jobs import wiring
 from romanarchive.xmatch.healpix import ORDER, check_positions, healpix_nested
 
 _META = b"romanarchive.xmatch"
-_RA_NAMES = ("ra", "raj2000", "ra_icrs", "radeg", "ra_deg", "s_ra", "alpha")
-_DEC_NAMES = ("dec", "dej2000", "de_icrs", "dedeg", "dec_deg", "s_dec", "delta", "decl")
+#: Usual names of RA and Dec columns, tried (case-insensitively) when no UCD says which columns they are.
+RA_NAMES = ("ra", "raj2000", "ra_icrs", "radeg", "ra_deg", "s_ra", "alpha")
+DEC_NAMES = ("dec", "dej2000", "de_icrs", "dedeg", "dec_deg", "s_dec", "delta", "decl")
 _ID_NAMES = ("id", "source_id", "objid", "object_id", "hip", "row_id")
 FILE_SUFFIXES = (".csv", ".ecsv", ".vot", ".xml", ".votable", ".fits", ".fit", ".fits.gz", ".parquet", ".pq")
 
@@ -99,8 +104,6 @@ def read_file(path: str, columns: tuple[str, str] | None = None) -> Positions:
     columns
         (ra, dec) column names; found by UCD or usual names when not given.
     """
-    import warnings
-
     from astropy.table import Table
 
     p = Path(path)
@@ -129,8 +132,8 @@ def read_file(path: str, columns: tuple[str, str] | None = None) -> Positions:
             if c not in names:
                 raise InputError(f"{path}: no column {c!r} (columns: {', '.join(names)})")
     else:
-        ra_name = _pick(names, ucds, "pos.eq.ra", _RA_NAMES)  # type: ignore[assignment]
-        dec_name = _pick(names, ucds, "pos.eq.dec", _DEC_NAMES)  # type: ignore[assignment]
+        ra_name = _pick(names, ucds, "pos.eq.ra", RA_NAMES)  # type: ignore[assignment]
+        dec_name = _pick(names, ucds, "pos.eq.dec", DEC_NAMES)  # type: ignore[assignment]
         if ra_name is None or dec_name is None:
             raise InputError(f"{path}: no RA/Dec columns found (columns: {', '.join(names)}); name them "
                              "with --left-cols/--right-cols RA,DEC")
@@ -172,47 +175,61 @@ class TableSource:
         return " AND ".join(f"{_q(c)} = '{v.replace(chr(39), chr(39) * 2)}'" for c, v in self.fixed) or "TRUE"
 
 
-def table_source(name: str, release: str | None = None) -> TableSource:
+def published_specs(engine: sa.Engine | None) -> list[TableSpec]:
+    """The tables TAP publishes (but TAP_SCHEMA's own), run-time ones included when the archive is given."""
+    if engine is None:
+        return [s for s in (*wiring.CORE_TABLES, *wiring.tables()) if s.published]
+    with engine.connect() as conn:
+        return wiring.published_tables(conn)
+
+
+def find_table(engine: sa.Engine | None, name: str) -> TableSpec:
+    """A published table by its ADQL name (case-insensitive; unqualified when unique), or `InputError`."""
+    specs = published_specs(engine)
+    hits = [s for s in specs if s.adql_name.casefold() == name.casefold()]
+    if not hits and "." not in name:
+        # An unqualified name designates the one published table of that name.
+        hits = [s for s in specs if s.name.casefold() == name.casefold()]
+        hits = hits if len(hits) == 1 else []
+    if not hits:
+        raise InputError(f"unknown table {name!r}: not a published archive table (see TAP_SCHEMA.tables)")
+    return hits[0]
+
+
+def table_source(engine: sa.Engine | None, name: str, release: str | None = None) -> TableSource:
     """Resolve a published table name; raise `InputError` when unknown or without positions.
 
     A row's id is the table's integer primary-key column. When the key has more columns, an integer alone does not
     name a row: a ``release`` key column is held fixed (``release``, default ``'live'``), so that ids are unique
     among the rows read and the match records the full key; any other extra key column is refused.
     """
-    from romanarchive.tap import schema
-
-    entry = schema.find(name)
-    if entry is None and "." not in name:
-        # An unqualified name designates the one published table of that name.
-        hits = [e for e in schema.published() if e.name.split(".")[-1].casefold() == name.casefold()]
-        entry = hits[0] if len(hits) == 1 else None
-    if entry is None:
-        raise InputError(f"unknown table {name!r}: not a published archive table (see TAP_SCHEMA.tables)")
-    cols = {c.name: c for c in entry.columns}
+    entry = find_table(engine, name)
+    columns = entry.public_columns
+    cols = {c.name: c for c in columns}
     if entry.q3c:
         ra, dec = entry.q3c[0]
     elif entry.spoint_of:
         ra, dec = entry.spoint_of
     else:
-        ucds = {c.name: c.ucd for c in entry.columns}
-        numeric = [c.name for c in entry.columns if c.type in ("double", "real")]
-        ra, dec = _pick(numeric, ucds, "pos.eq.ra", _RA_NAMES), _pick(numeric, ucds, "pos.eq.dec", _DEC_NAMES)  # type: ignore[assignment]
+        ucds = {c.name: c.ucd for c in columns}
+        numeric = [c.name for c in columns if c.type in ("double", "real")]
+        ra, dec = _pick(numeric, ucds, "pos.eq.ra", RA_NAMES), _pick(numeric, ucds, "pos.eq.dec", DEC_NAMES)  # type: ignore[assignment]
         if ra is None or dec is None:
-            raise InputError(f"table {entry.name} has no RA/Dec columns")
-    pk = [c for c in entry.columns if c.primary_key]
+            raise InputError(f"table {entry.adql_name} has no RA/Dec columns")
+    pk = [c for c in columns if c.primary_key]
     keys = [c.name for c in pk if c.type in ("bigint", "integer", "smallint")]
     fixed: list[tuple[str, str]] = []
     for c in pk:
         if keys and c.name == keys[0]:
             continue
         if c.name != "release":
-            raise InputError(f"table {entry.name} has the composite key ({', '.join(x.name for x in pk)}): only a "
+            raise InputError(f"table {entry.adql_name} has the composite key ({', '.join(x.name for x in pk)}): only a "
                              "release key column can be held fixed")
         fixed.append(("release", release or "live"))
     if release is not None and not fixed:
-        raise InputError(f"--release {release}: table {entry.name} has no release key column")
+        raise InputError(f"--release {release}: table {entry.adql_name} has no release key column")
     hpx = "hpx" if "hpx" in cols and cols["hpx"].type == "bigint" else None
-    return TableSource(entry.name, entry.sql_name, ra, dec, keys[0] if keys else None, hpx,
+    return TableSource(entry.adql_name, entry.sql_name, ra, dec, keys[0] if keys else None, hpx,
                        entry.table_type == "view", tuple(fixed))
 
 
@@ -248,8 +265,16 @@ def copy_out(conn: sa.Connection, query: str, types: list[str]) -> list[np.ndarr
     return [rec[f"v{i}"].astype(t.replace(">", "<")) for i, t in enumerate(types)]
 
 
-def _track(conn: sa.Connection, sql_name: str) -> None:
-    """Install the write-counting trigger on a table (idempotent)."""
+def track_writes(conn: sa.Connection, sql_name: str) -> None:
+    """Install the write-counting trigger on a table (idempotent) and give it an ``xmatch_versions`` row.
+
+    Parameters
+    ----------
+    conn
+        Connection inside a transaction.
+    sql_name
+        ``schema.table`` of the relation.
+    """
     schema_, table = sql_name.split(".")
     found = conn.execute(sa.text("SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(:n) AND tgname = "
                                  "'xmatch_version'"), {"n": sql_name}).first()
@@ -272,8 +297,6 @@ def _cached_state(path: Path) -> dict[str, str] | None:
     meta = pq.read_schema(path).metadata or {}
     if _META not in meta:
         return None
-    import json
-
     return dict(json.loads(meta[_META]))
 
 
@@ -285,9 +308,7 @@ def read_table(engine: sa.Engine, home: Path, name: str, release: str | None = N
     (Positions, str)
         The positions and how they were obtained: ``cache``, ``refreshed`` or ``read`` (views, never cached).
     """
-    import json
-
-    src = table_source(name, release)
+    src = table_source(engine, name, release)
     key = src.id or "0"
     select = (f"SELECT {'CAST(' + _q(src.id) + ' AS bigint)' if src.id else '0::bigint'}, "
               f"CAST({_q(src.ra)} AS float8), CAST({_q(src.dec)} AS float8) FROM {_q(src.sql_name)} "
@@ -295,7 +316,7 @@ def read_table(engine: sa.Engine, home: Path, name: str, release: str | None = N
     path = cache_path(home, src)
     if not src.is_view:
         with engine.begin() as conn:
-            _track(conn, src.sql_name)
+            track_writes(conn, src.sql_name)
         with engine.connect() as conn:
             state = conn.execute(sa.text("SELECT CAST(to_regclass(:n) AS oid), v.version FROM xmatch_versions v "
                                          "WHERE v.relation = :n"), {"n": src.sql_name}).one()

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from lark import Token, Tree
 
+from romanarchive.db.types import column_type
+
 from . import functions, geometry
 from .catalog import NamePart
 from .errors import AdqlError
 from .model import GEOMETRY_TYPES, INTEGER_TYPES, Expr, Scope, kind_of_datatype, quote_literal, wider
 
-_CAST_TYPES = {
-    ("SMALLINT",): ("smallint", "SMALLINT"),
-    ("INTEGER",): ("integer", "INTEGER"),
-    ("INT",): ("integer", "INTEGER"),
-    ("BIGINT",): ("bigint", "BIGINT"),
-    ("REAL",): ("real", "REAL"),
-    ("DOUBLE", "PRECISION"): ("double precision", "DOUBLE"),
-    ("CHAR",): ("char", "CHAR"),
-    ("CHARACTER",): ("char", "CHAR"),
-    ("VARCHAR",): ("varchar", "VARCHAR"),
-    ("TIMESTAMP",): ("timestamp", "TIMESTAMP"),
-}
+# ADQL 2.1 CAST target (its words) -> logical type; the PostgreSQL and ADQL types come from romanarchive.db.types.
+_CAST_LOGICAL = {
+    ("SMALLINT",): "smallint", ("INTEGER",): "integer", ("INT",): "integer", ("BIGINT",): "bigint",
+    ("REAL",): "real", ("DOUBLE", "PRECISION"): "double", ("CHAR",): "char", ("CHARACTER",): "char",
+    ("VARCHAR",): "varchar", ("TIMESTAMP",): "timestamp",
+}  # fmt: skip
+_CAST_TYPES = {k: (column_type(v).sql, column_type(v).adql) for k, v in _CAST_LOGICAL.items()}
 _KIND_OF_CAST = {
     "SMALLINT": "num",
     "INTEGER": "num",

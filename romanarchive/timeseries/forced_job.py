@@ -1,18 +1,14 @@
-"""The forced-photometry step: catalog objects x L2 images -> ``forced_phot`` rows -> ``variability`` indices.
+"""Forced-photometry jobs: catalog objects x L2 images -> ``forced_phot`` rows -> ``variability`` indices.
 
 Work is organised per L2 image (what one job or one ingest adds):
 
 1. the live, point-like ``objects`` inside the image's footprint — one spatial query, ``objects.pos @ s_region``
    (GiST on ``pos``) — kept only where the object lies in the *core* of the skycell that catalogued it
-   (:func:`in_home_core`): skycells overlap by a margin, so an object near a border can be catalogued by two cells,
-   and each physical object must be measured once;
-2. their pixel positions from the image's gWCS (one vectorised inverse transform);
-3. :func:`romanarchive.timeseries.photometry.forced_photometry` on all of them at once;
-4. corrections to physical units: DN/s -> nJy with the image's ``meta.photometry`` (conversion_megajanskys x
-   pixel area x 1e15; images already in MJy/sr use the pixel area only). PSF fluxes are total fluxes (the PSF is
-   normalised to its total); aperture fluxes carry the PSF's aperture correction. Centroid shifts become sky
-   offsets (mas) through the same gWCS;
-5. replace the image's rows (binary COPY through a staging table) and recompute the indices of *those sources
+   (:func:`romanarchive.sky.skycells.in_home`): skycells overlap by a margin, so an object near a border can be
+   catalogued by two cells, and each physical object must be measured once;
+2. the step (:func:`romanarchive.timeseries.forced_step.measure_image`): pixel positions, forced photometry,
+   nJy and mas;
+3. replace the image's rows (binary COPY through a staging table) and recompute the indices of *those sources
    only* — the sources measured now and those whose old rows of this image went away (objects that left the live
    catalog when a skycell's catalog was rebuilt: :func:`queue_for_skycell` re-opens the jobs of the L2s over the
    cell, and index recomputation keeps live objects only, so vanished sources lose their rows and indices).
@@ -24,62 +20,29 @@ whose ``run_id`` every ``forced_phot`` and ``variability`` row carries.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydantic
 import sqlalchemy as sa
 
+from romanarchive.archive import Archive
 from romanarchive.db.bulk import copy_arrays
-from romanarchive.db.tables_catalog import LIVE
+from romanarchive.jobs import queue
+from romanarchive.sky.footprint import spoly_literal
+from romanarchive.sky.skycells import in_home, skycell
+from romanarchive.timeseries.dia_job import queue_dia
+from romanarchive.timeseries.forced_step import ForcedPhotConfig, measure_image, read_l2
 from romanarchive.timeseries.indices import IndexParams, variability_indices
-from romanarchive.timeseries.photometry import ForcedParams, ForcedResult, forced_photometry
-from romanarchive.timeseries.psf import psf_grid
 from romanarchive.timeseries.runs import STEP_FORCED, STEP_INDICES, RunRecorder
 
 log = logging.getLogger(__name__)
 
 KIND = "forced_phot"
-NJY_PER_MJY = 1e15
-
-
-class ForcedPhotConfig(pydantic.BaseModel):
-    """Configuration of the forced-photometry step."""
-
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
-
-    release: str = LIVE
-    point_like_only: bool = True
-    home_core_only: bool = pydantic.Field(
-        default=True, description="Measure only objects inside the core of the skycell that catalogued them")
-    stamp_size: int = pydantic.Field(default=11, ge=5, le=31, description="PSF-fit stamp side, pixels (odd)")
-    n_phase: int = pydantic.Field(default=8, ge=1, le=32, description="Tabulated sub-pixel PSF phases per axis")
-    ap_radius: float = pydantic.Field(default=2.5, gt=0, description="Aperture radius, pixels")
-    shift_snr: float = pydantic.Field(default=5.0, gt=0)
-    centroid_min_snr: float = pydantic.Field(default=5.0, gt=0)
-    shift_floor_pix: float = pydantic.Field(default=0.03, ge=0)
-    moving_dchi2: float = pydantic.Field(default=25.0, gt=0)
-
-    def params(self) -> ForcedParams:
-        """Parameters of the pure photometry function."""
-        return ForcedParams(shift_snr=self.shift_snr, centroid_min_snr=self.centroid_min_snr,
-                            shift_floor_pix=self.shift_floor_pix)
-
-
-@dataclass
-class ImageArrays:
-    """What forced photometry needs from one L2 image."""
-
-    data: np.ndarray
-    err: np.ndarray
-    dq: np.ndarray | None
-    wcs: Any
-    filter: str
-    to_njy: float
-    sca: int = 1
 
 
 @dataclass
@@ -91,63 +54,6 @@ class ForcedOutcome:
     sources_recomputed: int = 0
     wall_time_s: float = 0.0
 
-
-def read_l2(path: str | Path | Any) -> ImageArrays:
-    """Read an L2 ``ImageModel`` (path or open model) into arrays and its DN/s (or MJy/sr) -> nJy factor."""
-    import roman_datamodels.datamodels as rdm
-
-    model = rdm.open(path) if isinstance(path, (str, Path)) else path
-    meta = model.meta
-    area = float(meta.photometry.pixel_area)
-    in_mjy = str(getattr(meta.cal_step, "flux", "")) == "COMPLETE"
-    conv = 1.0 if in_mjy else float(meta.photometry.conversion_megajanskys)
-    det = str(meta.instrument.detector)
-    sca = int(det[3:]) if det.upper().startswith("WFI") and det[3:].isdigit() else 1
-    return ImageArrays(np.asarray(model.data, dtype=np.float32), np.asarray(model.err, dtype=np.float32),
-                       np.asarray(model.dq) if "dq" in model else None, meta.wcs,
-                       str(meta.instrument.optical_element).upper(), conv * area * NJY_PER_MJY, sca)
-
-
-def measure_image(img: ImageArrays, ra: np.ndarray, dec: np.ndarray,
-                  config: ForcedPhotConfig | None = None) -> tuple[np.ndarray, ForcedResult, dict[str, np.ndarray]]:
-    """Forced photometry of sky positions on one image, in nJy and mas.
-
-    Returns
-    -------
-    inside, result, extra
-        Mask of the positions that fall on the image; the photometry of those (fluxes in nJy; ``offset`` is the
-        catalog-to-image registration shift in pixels); ``x``, ``y`` (catalog positions) and the centroid shifts
-        ``dra``, ``ddec``, ``shift_err`` (mas, from the registered position) of those.
-    """
-    cfg = config or ForcedPhotConfig()
-    x, y = img.wcs.invert(np.asarray(ra, float), np.asarray(dec, float), with_bounding_box=False)
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ny, nx = img.data.shape
-    inside = np.isfinite(x) & np.isfinite(y) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)
-    x, y = x[inside], y[inside]
-    grid = psf_grid(img.filter, cfg.n_phase, cfg.stamp_size, cfg.ap_radius, img.sca)
-    res = forced_photometry(img.data, img.err, img.dq, x, y, grid, cfg.params())
-    for name in ("flux", "flux_err", "flux_ap", "flux_ap_err", "flux_shifted", "flux_shifted_err"):
-        setattr(res, name, getattr(res, name) * img.to_njy)
-    dra = np.full(len(x), np.nan)
-    ddec = np.full(len(x), np.nan)
-    shift_err = np.full(len(x), np.nan)
-    k = np.flatnonzero(np.isfinite(res.dx))
-    if len(k):
-        # Shifts are relative to the registered position (catalog position + the image's common offset).
-        xr, yr = x[k] + res.offset[0], y[k] + res.offset[1]
-        ra1, dec1 = (np.asarray(v) for v in img.wcs(xr, yr, with_bounding_box=False))
-        ra2, dec2 = (np.asarray(v) for v in img.wcs(xr + res.dx[k], yr + res.dy[k], with_bounding_box=False))
-        dra[k] = ((ra2 - ra1 + 180.0) % 360.0 - 180.0) * np.cos(np.radians(dec1)) * 3.6e6
-        ddec[k] = (dec2 - dec1) * 3.6e6
-        # Local pixel scale (mas/pix) from the shift itself, or the nominal one for tiny shifts.
-        shift = np.hypot(res.dx[k], res.dy[k])
-        scale = np.where(shift > 1e-3, np.hypot(dra[k], ddec[k]) / np.maximum(shift, 1e-12), 110.0)
-        shift_err[k] = res.shift_err[k] * scale
-    return inside, res, {"x": x, "y": y, "dra": dra, "ddec": ddec, "shift_err": shift_err}
-
-
-# ----------------------------------------------------------------------------------------------- archive wiring
 
 _OBJECTS_IN = sa.text(
     """
@@ -162,8 +68,9 @@ _PRODUCT = sa.text(
     FROM products p JOIN files f ON f.file_id = p.file_id WHERE p.product_id = :pid
     """
 )
-_STAGE_COLS = ("source_id", "product_id", "mjd", "flux", "flux_err", "flux_ap", "flux_ap_err", "x", "y", "dra",
-               "ddec", "shift_err", "shift_snr", "flux_shifted", "flux_shifted_err", "flags")
+#: ``forced_phot`` columns of one image's measurements (the staging table's and :func:`replace_rows`'s ``columns``).
+STAGE_COLUMNS = ("source_id", "product_id", "mjd", "flux", "flux_err", "flux_ap", "flux_ap_err", "x", "y", "dra",
+                 "ddec", "shift_err", "shift_snr", "flux_shifted", "flux_shifted_err", "flags")
 _NULLABLE = {"flux", "flux_err", "flux_ap", "flux_ap_err", "dra", "ddec", "shift_err", "shift_snr", "flux_shifted",
              "flux_shifted_err"}
 
@@ -174,41 +81,6 @@ def l2_products(conn: sa.Connection) -> list[int]:
         "SELECT DISTINCT p.product_id FROM products p JOIN objects o ON o.pos @ p.s_region "
         "WHERE p.level = 2 AND p.product_type = 'wfi_l2' AND p.release = 'live' AND o.release = 'live' "
         "ORDER BY p.product_id")).scalars())
-
-
-def in_home_core(ra: np.ndarray, dec: np.ndarray, cells: Any) -> np.ndarray:
-    """Whether each object's skycell is the home skycell of its position (the cell whose core contains it).
-
-    Vectorised form of :func:`romanarchive.sky.skycells.home_skycells` (same projection, per HEALPix region).
-    Objects whose ``cells`` entry is not a skycell name (NULL, ``product:<id>``) are kept.
-    """
-    import astropy.units as u
-    import cdshealpix.nested as hp
-
-    from romanarchive.sky import skycells as sc
-
-    ra_a = np.atleast_1d(np.asarray(ra, float)) % 360.0
-    dec_a = np.atleast_1d(np.asarray(dec, float))
-    names = np.asarray(cells, dtype=object)
-    keep = np.ones(len(ra_a), bool)
-    if not len(ra_a):
-        return keep
-    parsed = {n: sc._NAME.match(n.strip()) if isinstance(n, str) else None for n in set(names.tolist())}
-    region = np.asarray(hp.lonlat_to_healpix(ra_a * u.deg, dec_a * u.deg, sc.REGION_ORDER), np.int64)
-    hi = np.zeros(len(ra_a), np.int64)
-    hj = np.zeros(len(ra_a), np.int64)
-    for r in np.unique(region):
-        sel = region == r
-        x, y, _ = sc._project(*sc._region_centre(int(r)), ra_a[sel], dec_a[sel])
-        hi[sel] = np.floor((x + 0.5) / sc.CORE)
-        hj[sel] = np.floor((y + 0.5) / sc.CORE)
-    for name, m in parsed.items():
-        if m is None:
-            continue
-        r, i, j = (int(g) for g in m.groups())
-        sel = names == name
-        keep[sel] = (region[sel] == r) & (hi[sel] == i) & (hj[sel] == j)
-    return keep
 
 
 def write_rows(conn: sa.Connection, product_id: int, filter_name: str, columns: dict[str, np.ndarray],
@@ -235,12 +107,12 @@ def replace_rows(conn: sa.Connection, product_id: int, filter_name: str, columns
         return 0, removed
     conn.execute(sa.text(
         "CREATE TEMP TABLE IF NOT EXISTS _fp_stage ON COMMIT DROP AS "
-        f"SELECT {', '.join(_STAGE_COLS)} FROM forced_phot WITH NO DATA"))
+        f"SELECT {', '.join(STAGE_COLUMNS)} FROM forced_phot WITH NO DATA"))
     conn.execute(sa.text("TRUNCATE _fp_stage"))
     copy_arrays(conn.connection.driver_connection, "_fp_stage",  # type: ignore[arg-type]
-                {c: columns[c] for c in _STAGE_COLS})
-    sel = ", ".join(f"NULLIF({c}, 'NaN')" if c in _NULLABLE else c for c in _STAGE_COLS)
-    conn.execute(sa.text(f"INSERT INTO forced_phot ({', '.join(_STAGE_COLS)}, filter, run_id) SELECT {sel}, :f, "
+                {c: columns[c] for c in STAGE_COLUMNS})
+    sel = ", ".join(f"NULLIF({c}, 'NaN')" if c in _NULLABLE else c for c in STAGE_COLUMNS)
+    conn.execute(sa.text(f"INSERT INTO forced_phot ({', '.join(STAGE_COLUMNS)}, filter, run_id) SELECT {sel}, :f, "
                          ":r FROM _fp_stage ORDER BY source_id"), {"f": filter_name, "r": run_id})
     return n, removed
 
@@ -285,19 +157,17 @@ def recompute_indices(conn: sa.Connection, source_ids: np.ndarray, config: Force
     return len(ids)
 
 
-def _local_file(archive: Any, uri: str, filename: str, folder: Path) -> Path:
+def _local_file(archive: Archive, uri: str, filename: str, folder: Path) -> Path:
     local = archive.store.local_path(uri)
     return local if local is not None else archive.store.get_file(uri, folder / filename)
 
 
-def _measure_product(archive: Any, prod: Any, objs: list[Any],
+def _measure_product(archive: Archive, prod: sa.RowMapping, objs: Sequence[sa.Row],
                      cfg: ForcedPhotConfig) -> tuple[dict[str, np.ndarray], str]:
     """Rows (staging columns) of one L2 product's objects and the image's filter."""
-    import tempfile
-
     product_id = int(prod["product_id"])
     if not objs:
-        return {c: np.empty(0) for c in _STAGE_COLS}, str(prod["filter"] or "")
+        return {c: np.empty(0) for c in STAGE_COLUMNS}, str(prod["filter"] or "")
     sid = np.array([r[0] for r in objs], np.int64)
     ra = np.array([r[1] for r in objs], float)
     dec = np.array([r[2] for r in objs], float)
@@ -318,7 +188,7 @@ def _measure_product(archive: Any, prod: Any, objs: list[Any],
     return cols, img.filter
 
 
-def run_product(archive: Any, product_id: int, config: ForcedPhotConfig | None = None,
+def run_product(archive: Archive, product_id: int, config: ForcedPhotConfig | None = None,
                 job_id: int | None = None, recompute: bool = True) -> ForcedOutcome:
     """Measure one L2 image's catalog objects, write its rows and (``recompute``) those sources' indices.
 
@@ -327,8 +197,6 @@ def run_product(archive: Any, product_id: int, config: ForcedPhotConfig | None =
     ValueError
         The product does not exist or is not an L2 image.
     """
-    from romanarchive.jobs import queue
-
     cfg = config or ForcedPhotConfig()
     t0 = time.perf_counter()
     with archive.engine.connect() as conn:
@@ -341,8 +209,8 @@ def run_product(archive: Any, product_id: int, config: ForcedPhotConfig | None =
                                           "pl": cfg.point_like_only}).all()
     outcome = ForcedOutcome(products=[product_id])
     if objs and cfg.home_core_only:
-        home = in_home_core(np.array([r[1] for r in objs], float), np.array([r[2] for r in objs], float),
-                            [r[3] for r in objs])
+        home = in_home(np.array([r[1] for r in objs], float), np.array([r[2] for r in objs], float),
+                       [r[3] for r in objs])
         objs = [r for r, k in zip(objs, home, strict=True) if k]
     with RunRecorder(STEP_FORCED, f"product:{product_id}", cfg.model_dump(), job_id) as rec:
         rec.inputs = {"products": [{"product_id": product_id, "filename": prod["filename"]}],
@@ -364,7 +232,7 @@ def run_product(archive: Any, product_id: int, config: ForcedPhotConfig | None =
     return outcome
 
 
-def run_forced_phot(archive: Any, job: Any) -> int:
+def run_forced_phot(archive: Archive, job: queue.Job) -> int:
     """Job handler (kind ``forced_phot``): one L2 product; returns the rows written.
 
     ``job.params`` may override :class:`ForcedPhotConfig` fields (e.g. ``{"point_like_only": false}``).
@@ -379,9 +247,6 @@ def queue_new_l2(conn: sa.Connection, product_ids: list[int]) -> None:
     Queues a ``forced_phot`` job for each image that covers live catalog objects, and a ``dia`` job for each
     skycell + filter it touches when earlier-epoch images of that filter overlap it (a new epoch to difference).
     """
-    from romanarchive.jobs import queue
-    from romanarchive.timeseries.dia_step import queue_dia
-
     if not product_ids:
         return
     covering = conn.execute(sa.text(
@@ -404,10 +269,6 @@ def queue_for_skycell(conn: sa.Connection, cell: str) -> int:
     an L2 whose objects all left the catalog must still run to drop their rows. Returns the number of jobs queued
     or re-opened.
     """
-    from romanarchive.jobs import queue
-    from romanarchive.sky.footprint import spoly_literal
-    from romanarchive.sky.skycells import skycell
-
     pids = conn.execute(sa.text(
         "SELECT p.product_id FROM products p WHERE p.level = 2 AND p.release = 'live' "
         "AND p.s_region && CAST(:poly AS spoly) ORDER BY p.product_id"),
@@ -415,7 +276,7 @@ def queue_for_skycell(conn: sa.Connection, cell: str) -> int:
     return queue.requeue(conn, KIND, list(pids))
 
 
-def run_all(archive: Any, config: ForcedPhotConfig | None = None, progress: bool = False) -> ForcedOutcome:
+def run_all(archive: Archive, config: ForcedPhotConfig | None = None, progress: bool = False) -> ForcedOutcome:
     """Measure every live L2 image that covers catalog objects (a full recompute)."""
     from tqdm import tqdm
 

@@ -1,8 +1,9 @@
 """Light-curve service: one object's forced-photometry time series as VOTable, CSV, JSON or a PNG plot.
 
-The server route (:mod:`romanarchive.server.routes_lightcurve`) and the CLI (``romanarchive lightcurve``) are thin
-callers of :func:`light_curve` and :func:`render`. Columns and their VOTable FIELDs come from the column registry
-(:data:`romanarchive.db.tables_timeseries.FORCED_PHOT`).
+Access layer over the ``forced_phot`` table that :mod:`romanarchive.timeseries` fills: the server route
+(:mod:`romanarchive.server.routes_lightcurve`) and the CLI (``romanarchive lightcurve``,
+:mod:`romanarchive.dal.lightcurve_cli`) are thin callers of :func:`light_curve` and :func:`render`. Columns and
+their VOTable FIELDs come from the column registry (:data:`romanarchive.db.tables_timeseries.FORCED_PHOT`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import sqlalchemy as sa
 
 from romanarchive.db.registry import ColumnSpec
 from romanarchive.db.tables_timeseries import FORCED_PHOT
+from romanarchive.tap.schema import column_info
+from romanarchive.tap.votable import normalise, write_votable
 
 FORMATS = {"votable": "application/x-votable+xml", "csv": "text/csv", "json": "application/json",
            "png": "image/png"}
@@ -93,9 +96,6 @@ def _clean(v: Any) -> Any:
 def render(lc: LightCurve, fmt: str) -> tuple[bytes, str]:
     """Serialise a light curve; returns (body, media type)."""
     if fmt == "votable":
-        from romanarchive.tap.schema import column_info
-        from romanarchive.tap.votable import normalise, write_votable
-
         cols = normalise([column_info(c) for c in lc.columns])
         body = b"".join(write_votable(cols, [lc.rows], lambda: False, binary2=False,
                                       infos=[("source_id", str(lc.source_id))], table_name="lightcurve"))

@@ -1,8 +1,11 @@
 """Co-add L2 images onto a target grid: sky matching, outlier (cosmic-ray) rejection and a weighted drizzle.
 
-A pure function of arrays (``coadd``) in the romancal/stcal split; ``romanarchive.mosaic.step`` wraps it with a
-configuration, file I/O and the L3 datamodel. The algorithm follows romancal's MosaicPipeline (and JWST's
-``outlier_detection``), written over the ``drizzle`` package because romancal's skycell map needs a CRDS download:
+A pure function of arrays (``coadd``) in the romancal/stcal split, shared by the processing domains:
+``romanarchive.mosaic.step`` wraps it with a configuration and the L3 datamodel, difference imaging
+(``romanarchive.timeseries.dia_step``) builds per-epoch images and templates with it; L2 files are read into its
+:class:`CoaddInput` by :func:`romanarchive.imaging.l2.load_l2`. The algorithm follows romancal's MosaicPipeline
+(and JWST's ``outlier_detection``), written over the ``drizzle`` package because romancal's skycell map needs a CRDS
+download:
 
 1. **Sky matching**: each input's sky is the sigma-clipped median of its valid pixels. ``match`` (default) shifts
    every input to the inputs' mean sky, so the co-add keeps the common background level; ``local`` subtracts each

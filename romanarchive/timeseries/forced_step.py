@@ -1,0 +1,115 @@
+"""The forced-photometry step: sky positions x one L2 image -> fluxes in nJy and centroid shifts in mas.
+
+What the job (:mod:`romanarchive.timeseries.forced_job`) runs on each image, between its queries and its writes:
+
+1. the positions' pixel coordinates from the image's gWCS (one vectorised inverse transform);
+2. :func:`romanarchive.timeseries.photometry.forced_photometry` on all of them at once;
+3. corrections to physical units: DN/s -> nJy with the image's ``meta.photometry``
+   (:func:`romanarchive.imaging.l2.njy_factor`: conversion_megajanskys x pixel area x 1e15; images already in
+   MJy/sr use the pixel area only). PSF fluxes are total fluxes (the PSF is normalised to its total); aperture
+   fluxes carry the PSF's aperture correction. Centroid shifts become sky offsets (mas) through the same gWCS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydantic
+
+from romanarchive.db.tables_catalog import LIVE
+from romanarchive.imaging.l2 import NJY_PER_MJY, njy_factor
+from romanarchive.timeseries.photometry import ForcedParams, ForcedResult, forced_photometry
+from romanarchive.timeseries.psf import psf_grid
+
+__all__ = ["NJY_PER_MJY", "ForcedPhotConfig", "ImageArrays", "measure_image", "read_l2"]
+
+
+class ForcedPhotConfig(pydantic.BaseModel):
+    """Configuration of the forced-photometry step."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    release: str = LIVE
+    point_like_only: bool = True
+    home_core_only: bool = pydantic.Field(
+        default=True, description="Measure only objects inside the core of the skycell that catalogued them")
+    stamp_size: int = pydantic.Field(default=11, ge=5, le=31, description="PSF-fit stamp side, pixels (odd)")
+    n_phase: int = pydantic.Field(default=8, ge=1, le=32, description="Tabulated sub-pixel PSF phases per axis")
+    ap_radius: float = pydantic.Field(default=2.5, gt=0, description="Aperture radius, pixels")
+    shift_snr: float = pydantic.Field(default=5.0, gt=0)
+    centroid_min_snr: float = pydantic.Field(default=5.0, gt=0)
+    shift_floor_pix: float = pydantic.Field(default=0.03, ge=0)
+    moving_dchi2: float = pydantic.Field(default=25.0, gt=0)
+
+    def params(self) -> ForcedParams:
+        """Parameters of the pure photometry function."""
+        return ForcedParams(shift_snr=self.shift_snr, centroid_min_snr=self.centroid_min_snr,
+                            shift_floor_pix=self.shift_floor_pix)
+
+
+@dataclass
+class ImageArrays:
+    """What forced photometry needs from one L2 image."""
+
+    data: np.ndarray
+    err: np.ndarray
+    dq: np.ndarray | None
+    wcs: Any
+    filter: str
+    to_njy: float
+    sca: int = 1
+
+
+def read_l2(path: str | Path | Any) -> ImageArrays:
+    """Read an L2 ``ImageModel`` (path or open model) into arrays and its DN/s (or MJy/sr) -> nJy factor."""
+    import roman_datamodels.datamodels as rdm
+
+    model = rdm.open(path) if isinstance(path, (str, Path)) else path
+    meta = model.meta
+    det = str(meta.instrument.detector)
+    sca = int(det[3:]) if det.upper().startswith("WFI") and det[3:].isdigit() else 1
+    return ImageArrays(np.asarray(model.data, dtype=np.float32), np.asarray(model.err, dtype=np.float32),
+                       np.asarray(model.dq) if "dq" in model else None, meta.wcs,
+                       str(meta.instrument.optical_element).upper(), njy_factor(meta), sca)
+
+
+def measure_image(img: ImageArrays, ra: np.ndarray, dec: np.ndarray,
+                  config: ForcedPhotConfig | None = None) -> tuple[np.ndarray, ForcedResult, dict[str, np.ndarray]]:
+    """Forced photometry of sky positions on one image, in nJy and mas.
+
+    Returns
+    -------
+    inside, result, extra
+        Mask of the positions that fall on the image; the photometry of those (fluxes in nJy; ``offset`` is the
+        catalog-to-image registration shift in pixels); ``x``, ``y`` (catalog positions) and the centroid shifts
+        ``dra``, ``ddec``, ``shift_err`` (mas, from the registered position) of those.
+    """
+    cfg = config or ForcedPhotConfig()
+    x, y = img.wcs.invert(np.asarray(ra, float), np.asarray(dec, float), with_bounding_box=False)
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ny, nx = img.data.shape
+    inside = np.isfinite(x) & np.isfinite(y) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)
+    x, y = x[inside], y[inside]
+    grid = psf_grid(img.filter, cfg.n_phase, cfg.stamp_size, cfg.ap_radius, img.sca)
+    res = forced_photometry(img.data, img.err, img.dq, x, y, grid, cfg.params())
+    for name in ("flux", "flux_err", "flux_ap", "flux_ap_err", "flux_shifted", "flux_shifted_err"):
+        setattr(res, name, getattr(res, name) * img.to_njy)
+    dra = np.full(len(x), np.nan)
+    ddec = np.full(len(x), np.nan)
+    shift_err = np.full(len(x), np.nan)
+    k = np.flatnonzero(np.isfinite(res.dx))
+    if len(k):
+        # Shifts are relative to the registered position (catalog position + the image's common offset).
+        xr, yr = x[k] + res.offset[0], y[k] + res.offset[1]
+        ra1, dec1 = (np.asarray(v) for v in img.wcs(xr, yr, with_bounding_box=False))
+        ra2, dec2 = (np.asarray(v) for v in img.wcs(xr + res.dx[k], yr + res.dy[k], with_bounding_box=False))
+        dra[k] = ((ra2 - ra1 + 180.0) % 360.0 - 180.0) * np.cos(np.radians(dec1)) * 3.6e6
+        ddec[k] = (dec2 - dec1) * 3.6e6
+        # Local pixel scale (mas/pix) from the shift itself, or the nominal one for tiny shifts.
+        shift = np.hypot(res.dx[k], res.dy[k])
+        scale = np.where(shift > 1e-3, np.hypot(dra[k], ddec[k]) / np.maximum(shift, 1e-12), 110.0)
+        shift_err[k] = res.shift_err[k] * scale
+    return inside, res, {"x": x, "y": y, "dra": dra, "ddec": ddec, "shift_err": shift_err}
