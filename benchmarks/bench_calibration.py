@@ -43,7 +43,7 @@ def arm_bare(survey: Path, out: Path) -> dict[str, float]:
 
     l1 = next((survey / "l1").glob("*.asdf"))
     refs_dir = next((survey / "refs").iterdir())
-    from romanarchive.calib.references import read_reference_info
+    from romanarchive.sim.references import read_reference_info
 
     refs = {read_reference_info(p).reftype: p for p in refs_dir.glob("*.asdf")}
     t0 = time.perf_counter()

@@ -43,13 +43,14 @@ import numpy as np
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # test support: live servers, images
 from _common import scratch_archive  # noqa: E402
+from support.synthetic import mag_to_njy, synthetic_image  # noqa: E402
 
 from romanarchive.catalog.config import CatalogConfig  # noqa: E402
 from romanarchive.catalog.ids import assign_source_ids  # noqa: E402
 from romanarchive.catalog.measure import BandImage, aperture_correction, measure  # noqa: E402
 from romanarchive.catalog.peer import run_source_extractor  # noqa: E402
-from romanarchive.catalog.synthetic import mag_to_njy, synthetic_image  # noqa: E402
 from romanarchive.db.bulk import copy_arrays  # noqa: E402
 from romanarchive.db.engine import libpq_url  # noqa: E402
 from romanarchive.sky.footprint import healpix29  # noqa: E402

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # test support: live servers, images
 from _common import scratch_archive  # noqa: E402
 
 from romanarchive.archive import Archive  # noqa: E402
@@ -187,7 +188,7 @@ def main() -> None:
                        e2e_rows_per_s=rate, e2e_median_rows_per_s=args.rows / statistics.median(walls),
                        e2e_peak_rss_mb=rss_mb, ratio_to_peer=rate / peer_rate)  # fmt: skip
         if not args.no_http:
-            from romanarchive.server.testing import live_server
+            from support.server import live_server
 
             with live_server(archive, workers=0) as url, PeakRss() as hrss:
                 t = time.perf_counter()

@@ -24,6 +24,7 @@ import psycopg
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # test support: live servers, images
 from _common import scratch_archive  # noqa: E402
 
 from romanarchive.db.bulk import copy_arrays  # noqa: E402
@@ -111,8 +112,8 @@ def bulk(archive, name: str) -> tuple[float, dict[str, float], np.ndarray, dict[
 
 def upload_join(archive, small: dict[str, np.ndarray], n: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     from astropy.table import Table
+    from support.server import live_server
 
-    from romanarchive.server.testing import live_server
     from romanarchive.tap.service import TapConfig
 
     t = Table({"uid": small["id"][:n], "ra": small["ra"][:n], "dec": small["dec"][:n]})

@@ -13,8 +13,6 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import romanarchive
 
 PACKAGE = Path(romanarchive.__file__).parent
@@ -35,6 +33,12 @@ def test_every_top_level_module_is_in_a_layer() -> None:
     assert named - present == set(), "layers name modules that do not exist"
 
 
+def _imports_own(node: ast.AST) -> bool:
+    if isinstance(node, ast.ImportFrom):
+        return bool(node.level) or (node.module or "").startswith("romanarchive")
+    return isinstance(node, ast.Import) and any(a.name.startswith("romanarchive") for a in node.names)
+
+
 def _own_imports_in_functions() -> Iterator[str]:
     for path in sorted(PACKAGE.rglob("*.py")):
         tree = ast.parse(path.read_text())
@@ -42,9 +46,7 @@ def _own_imports_in_functions() -> Iterator[str]:
             if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             for node in ast.walk(fn):
-                if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("romanarchive")):
-                    yield f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
-                elif isinstance(node, ast.Import) and any(a.name.startswith("romanarchive") for a in node.names):
+                if _imports_own(node):
                     yield f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
 
 

@@ -11,8 +11,8 @@ from astropy.table import Table
 
 from romanarchive.calib.crds_offline import OFFLINE_SERVER_URL, configure_offline
 from romanarchive.calib.pipeline import CalibConfig, bare_pipeline_call, calibrate, pipeline_kwargs
-from romanarchive.calib.references import REFTYPES, read_reference_info, write_reference_set
 from romanarchive.sim.l1 import L1Spec, l1_filename, make_l1
+from romanarchive.sim.references import REFTYPES, read_reference_info, write_reference_set
 
 RA, DEC = 270.0, 66.0
 SIZE = 512

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
+from support.synthetic import mag_to_njy, synthetic_image
 
 from romanarchive.archive import Archive
 from romanarchive.catalog.config import CatalogConfig
@@ -19,7 +20,6 @@ from romanarchive.catalog.ids import assign_source_ids
 from romanarchive.catalog.measure import BandImage, CatalogInputError, aperture_correction, measure
 from romanarchive.catalog.peer import available, run_source_extractor
 from romanarchive.catalog.photoz import Z_GRID, fit_photoz, template_fluxes
-from romanarchive.catalog.synthetic import mag_to_njy, synthetic_image
 from romanarchive.sky.footprint import healpix29
 
 CELL = "p16042x22y37"  # the skycell holding the whole simulated WFI01 field
@@ -342,8 +342,8 @@ def test_bad_l3_writes_nothing(catalogued: Archive, tmp_path: Path) -> None:
 def test_tap_cone_query_and_scs_on_objects(catalogued: Archive) -> None:
     import requests
     from astropy.io.votable import parse_single_table
+    from support.server import live_server
 
-    from romanarchive.server.testing import live_server
     from romanarchive.tap import scs
 
     obj = _objects(catalogued)

@@ -14,10 +14,10 @@ import pytest
 import roman_datamodels as rdm
 import sqlalchemy as sa
 from astropy.coordinates import SkyCoord
+from support.server import live_server
 
 from romanarchive.archive import Archive
 from romanarchive.client import RomanArchive, conf
-from romanarchive.server.testing import live_server
 
 RA, DEC = 271.81, 66.72
 
@@ -69,7 +69,8 @@ def test_server_from_astropy_config(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def served(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Archive, str, Path]]:
     """(archive, base URL, survey folder): the science survey's L1 and L2 ingested, served on loopback."""
-    from romanarchive.mast.testing import survey_archive
+    from support.mast import survey_archive
+
     from romanarchive.sim.calibrated import calibrated_survey, science_config
 
     survey = calibrated_survey(science_config(), out_dir=tmp_path_factory.mktemp("science"))

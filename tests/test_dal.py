@@ -23,12 +23,12 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.time import Time
 from astropy.wcs import WCS
+from support.mast import survey_archive
+from support.server import live_server
 
 from romanarchive.archive import Archive
 from romanarchive.dal import sia, soda
 from romanarchive.dal.products import DalError
-from romanarchive.mast.testing import survey_archive
-from romanarchive.server.testing import live_server
 from romanarchive.sim.calibrated import calibrated_survey, science_config
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]

@@ -18,13 +18,13 @@ import pytest
 import requests
 from astropy.io.votable import parse_single_table
 from click.testing import CliRunner
+from support.server import live_server
 
 from romanarchive.archive import Archive
 from romanarchive.cli import main
 from romanarchive.config import Settings
 from romanarchive.db.engine import upgrade
 from romanarchive.db.scratch import create_database, drop_database
-from romanarchive.server.testing import live_server
 from romanarchive.xmatch.refcat import load_refcat, read_hipparcos2
 from tests.test_xmatch import RADIUS, brute_force, make_left
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from support.synthetic import synthetic_image
 
 from romanarchive.archive import Archive
 from romanarchive.catalog.injection import InjectionConfig, injection_grid, run_injection, store_injection
 from romanarchive.catalog.measure import BandImage
 from romanarchive.catalog.step import LoadedImage
-from romanarchive.catalog.synthetic import synthetic_image
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import pytest
 import requests
 import sqlalchemy as sa
 from click.testing import CliRunner
+from support.server import live_server
 
 from romanarchive.archive import Archive
 from romanarchive.cli import main
 from romanarchive.level5 import client
-from romanarchive.server.testing import live_server
 
 sys.path.insert(0, str(Path(__file__).parent / "level5_corpus"))
 import make_corpus as mc  # noqa: E402

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy as sa
+from support.mast import survey_archive
+from support.server import live_server
 
 from romanarchive.archive import Archive
 from romanarchive.mast import missions, portal
 from romanarchive.mast.common import MastError
-from romanarchive.mast.testing import survey_archive
-from romanarchive.server.testing import live_server
 from romanarchive.sim.calibrated import calibrated_survey, science_config
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import pyvo
 from astropy.table import Table
+from support.server import live_server, populated_archive
 
-from romanarchive.server.testing import live_server, populated_archive
 from romanarchive.tap import scs as cone_search
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]

@@ -49,13 +49,13 @@ def _tap(base: str, query: str) -> list[tuple]:
 def test_release_freezes_products_and_objects_while_processing_continues(archive: Archive,
                                                                          science_survey: Path) -> None:
     from click.testing import CliRunner
+    from support.server import live_server
 
     from romanarchive.cli import main
     from romanarchive.db.tables import metadata, products
     from romanarchive.ingest.service import ingest_paths
     from romanarchive.mosaic.job import build_and_register
     from romanarchive.mosaic.step import load_l2
-    from romanarchive.server.testing import live_server
     from romanarchive.sky.skycells import home_skycells
 
     f158 = [p for p in l2_files(science_survey) if "_f158_" in p.name]

@@ -255,7 +255,7 @@ def test_simulate_survey_bookkeeping(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    importlib.util.find_spec("romanarchive.calib.references") is None, reason="references module missing"
+    importlib.util.find_spec("romanarchive.sim.references") is None, reason="references module missing"
 )
 def test_simulate_survey_end_to_end(tmp_path: Path) -> None:
     import asdf

@@ -14,12 +14,12 @@ import requests
 import sqlalchemy as sa
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
+from support.server import live_server
 
 from romanarchive.archive import Archive
 from romanarchive.config import Settings
 from romanarchive.db.engine import upgrade
 from romanarchive.db.scratch import create_database, drop_database
-from romanarchive.server.testing import live_server
 from romanarchive.tap import scs
 from romanarchive.tap.schema import QUERY_ROLE, published
 from romanarchive.tap.service import TapConfig

@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from romanarchive.server.testing import live_server, populated_archive
+from support.server import live_server, populated_archive
 
 pytestmark = [
     pytest.mark.db,

@@ -234,8 +234,7 @@ def test_new_l2_extends_light_curves_incrementally(pipeline: Any) -> None:
 def test_lightcurve_endpoint_and_tap(pipeline: Any) -> None:
     import requests
     from astropy.io.votable import parse_single_table
-
-    from romanarchive.server.testing import live_server
+    from support.server import live_server
 
     archive, _, truth, _, _ = pipeline
     sid = next(iter(_truth_matches(_objects(archive), truth, ("variable",)).values()))

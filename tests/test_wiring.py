@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import pyvo
 import sqlalchemy as sa
+from support.server import live_server
 
 from romanarchive.archive import Archive
 from romanarchive.db.registry import ColumnSpec, TableSpec, build_table
@@ -40,7 +41,8 @@ def run_toy(archive: Archive, job: queue.Job) -> int | None:
         out = archive.settings.scratch / f"toy-{job.product_id}.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(f"{job.product_id} {size}\n")
-        return reg.add(out, level=4, product_type="toy_summary", prefix="toy", product={"obs_id": f"toy{job.product_id}"},
+        return reg.add(out, level=4, product_type="toy_summary", prefix="toy",
+                       product={"obs_id": f"toy{job.product_id}"},
                        provenance=Provenance("test.ToyStep", {"romanarchive": "test"}, {},
                                              [{"product_id": job.product_id}]),
                        media_type="text/plain")
@@ -67,8 +69,6 @@ def toy_domain(archive: Archive) -> Iterator[wiring.Domain]:
 
 def test_a_toy_product_kind_is_registered_queued_run_and_published(archive: Archive, toy_domain: wiring.Domain,
                                                                    tmp_path: Path) -> None:
-    from romanarchive.server.testing import live_server
-
     assert TOY_KIND in wiring.job_kinds() and toy_domain in wiring.domains()
     l2 = tmp_path / "image_cal.asdf"
     l2.write_bytes(b"#ASDF 1.0.0\n" + b"\0" * 1000)

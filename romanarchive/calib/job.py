@@ -16,8 +16,7 @@ import sqlalchemy as sa
 from romanarchive.archive import Archive
 from romanarchive.calib.crds_offline import configure_offline
 from romanarchive.calib.pipeline import CalibConfig, CalibResult, calibrate
-from romanarchive.calib.references import REFTYPES
-from romanarchive.calib.selection import select_references
+from romanarchive.calib.selection import REFTYPES, select_references
 from romanarchive.db import product_types
 from romanarchive.db.tables import exposures, files, products
 from romanarchive.ingest.inspect import describe

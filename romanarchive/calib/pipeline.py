@@ -200,7 +200,7 @@ def calibrate(
     l1_path
         ScienceRawModel ASDF (e.g. from :func:`romanarchive.sim.l1.make_l1`).
     refs
-        ``{reftype: path}`` from :func:`romanarchive.calib.references.write_reference_set`.
+        ``{reftype: path}`` from :func:`romanarchive.sim.references.write_reference_set`.
     out_path
         Where to write the L2 file.
     config

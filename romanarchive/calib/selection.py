@@ -8,6 +8,24 @@ import sqlalchemy as sa
 
 from romanarchive.db.tables import files, reference_files
 
+#: Reference types the ExposurePipeline (+ source catalog) reads, in pipeline order.
+REFTYPES: tuple[str, ...] = (
+    "mask",
+    "saturation",
+    "refpix",
+    "darkdecaysignal",
+    "linearity",
+    "inverselinearity",
+    "dark",
+    "readnoise",
+    "gain",
+    "distortion",
+    "photom",
+    "flat",
+    "apcorr",
+    "epsf",
+)
+
 
 class MissingReferenceError(LookupError):
     """No reference file fits an exposure."""

@@ -21,9 +21,9 @@ from astropy.table import Table
 from pydantic import BaseModel, ConfigDict, Field
 
 from romanarchive.catalog.config import CatalogConfig
+from romanarchive.catalog.draw import draw_sources, mag_to_njy
 from romanarchive.catalog.measure import AB_ZP_NJY, BandImage, CatalogResult, measure, pixel_scale
 from romanarchive.catalog.step import LoadedImage
-from romanarchive.catalog.synthetic import draw_sources, mag_to_njy
 from romanarchive.db.tables import metadata
 
 

@@ -5,6 +5,8 @@ touching no network (as astroquery's methods do)."""
 from __future__ import annotations
 
 import hashlib
+import io
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,10 @@ from typing import Any
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle, SkyCoord
-from astropy.table import Table
+from astropy.table import Table, vstack
 
 from romanarchive.client.config import conf
+from romanarchive.level5.client import submit
 
 DID_PREFIX = "ivo://romanarchive/product?"
 #: What `RomanArchive.cone` searches by default: the static-sky object catalog.
@@ -58,8 +61,6 @@ def _product_ids(products: Any) -> list[int]:
 
 def _error_text(resp: Any) -> str:
     """The message of an error answer: a DALI VOTable's QUERY_STATUS text, else the body."""
-    import re
-
     m = re.search(r'<INFO name="QUERY_STATUS" value="ERROR">(.*?)</INFO>', resp.text, re.S)
     return (m.group(1) if m else resp.text).strip()[:500]
 
@@ -213,8 +214,6 @@ class RomanArchive:
 
         svc = DatalinkService(self.server + "/datalink/links", session=self.session)
         tables = [svc.run_sync(i).to_table() for i in ids]
-        from astropy.table import vstack
-
         out = vstack(tables) if len(tables) > 1 else tables[0]
         ok = np.array([not str(m) or str(m) == "--" for m in out["error_message"]], bool)
         if not ok.any():
@@ -316,8 +315,6 @@ class RomanArchive:
         payload = {"source_id": str(source_id), "format": format}
         if get_query_payload:
             return payload
-        import io
-
         resp = self.session.get(self.server + "/lightcurve", params=payload, timeout=conf.timeout)
         if resp.status_code >= 400:
             raise LookupError(f"light curve of {source_id}: HTTP {resp.status_code}: {_error_text(resp)}")
@@ -333,6 +330,4 @@ class RomanArchive:
         items = [str(paths)] if isinstance(paths, str | Path) else [str(p) for p in paths]
         if get_query_payload:
             return {"paths": items, "server": self.server, "token": "***" if token else None}
-        from romanarchive.level5.client import submit
-
         return submit(items, self.server, token)

@@ -1,6 +1,7 @@
 """DataLink 1.1 ``links`` documents: for each product its file (#this), the products it was made from
 (#progenitor) or that were made from it (#derivation), a PNG preview (#preview) and the SODA cutout service
-(#cutout, described by a service descriptor)."""
+(#cutout, described by a service descriptor). The descriptor pointing query results at this service is
+`romanarchive.tap.descriptors.links_descriptor`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from romanarchive.dal.products import DalError, Product, did, lookup
+from romanarchive.tap.descriptors import LINKS_ID
 from romanarchive.tap.votable import xml_attr, xml_text
 
-LINKS_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
 SODA_ID = "ivo://ivoa.net/std/SODA#sync-1.0"
 MEDIA_TYPE = "application/x-votable+xml;content=datalink"
 
@@ -128,18 +129,6 @@ def soda_descriptor(base_url: str, ident: str | None = None, ref: str | None = N
         'value=""><DESCRIPTION>Wavelength interval lo hi (metres)</DESCRIPTION></PARAM>\n'
         '<PARAM name="RESPONSEFORMAT" datatype="char" arraysize="*" ucd="meta.code.mime" value="application/x-asdf">'
         '<VALUES><OPTION value="application/x-asdf"/><OPTION value="application/fits"/></VALUES></PARAM>\n'
-        "</GROUP>\n</RESOURCE>\n"
-    )
-
-
-def links_descriptor(base_url: str, ref: str) -> str:
-    """DataLink service descriptor for query results: the ID input references the ``ref`` FIELD."""
-    return (
-        '<RESOURCE type="meta" utype="adhoc:service" ID="datalink">\n'
-        f'<PARAM name="standardID" datatype="char" arraysize="*" value="{LINKS_ID}"/>\n'
-        f'<PARAM name="accessURL" datatype="char" arraysize="*" value="{xml_attr(base_url)}/datalink/links"/>\n'
-        '<GROUP name="inputParams">\n'
-        f'<PARAM name="ID" datatype="char" arraysize="*" ucd="meta.id;meta.main" value="" ref="{xml_attr(ref)}"/>\n'
         "</GROUP>\n</RESOURCE>\n"
     )
 

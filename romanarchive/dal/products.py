@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from romanarchive.ingest.access import product_file
+
 DID_PREFIX = "ivo://romanarchive/product?"
 
 
@@ -74,11 +76,8 @@ def lookup(engine: sa.Engine, value: str) -> Product:
         Unknown identifier (NotFoundFault, 404).
     """
     pid = parse_id(value)
-    with engine.connect() as conn:
-        row = conn.execute(sa.text(
-            "SELECT p.product_id, p.level, p.product_type, p.obs_id, p.exposure_id, p.em_min, p.em_max, f.uri, "
-            "f.filename, f.size, f.media_type FROM products p JOIN files f ON f.file_id = p.file_id "
-            "WHERE p.product_id = :pid"), {"pid": pid}).first()
+    row = product_file(engine, pid)
     if row is None:
         raise DalError(f"no product {value!r} in this archive", 404, "NotFoundFault")
-    return Product(*row)
+    return Product(row.product_id, row.level, row.product_type, row.obs_id, row.exposure_id, row.em_min, row.em_max,
+                   row.key, row.filename, row.size, row.media_type)  # fmt: skip

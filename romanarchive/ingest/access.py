@@ -55,7 +55,7 @@ def product_file(engine: sa.Engine, product_id: int) -> ProductFile | None:
                       f.filename, f.size, f.media_type, f.sha256)
             .join(files, f.file_id == p.file_id).where(p.product_id == product_id)
         ).first()  # fmt: skip
-    return ProductFile(*row) if row is not None else None
+    return ProductFile(*tuple(row)) if row is not None else None
 
 
 def set_base_url(engine: sa.Engine, base_url: str) -> None:

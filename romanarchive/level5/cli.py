@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from romanarchive.console import ensure_ready, open_archive
 from romanarchive.level5.client import product_files, submit
 from romanarchive.level5.contract import Limits, dumps
 from romanarchive.level5.service import create_token, list_versions
@@ -83,9 +84,7 @@ def token_group() -> None:
 @click.option("--team", required=True, help="Team name (lower-case identifier); created when new.")
 def token_create(team: str) -> None:
     """Create a token for TEAM and print it once."""
-    from romanarchive.cli import _archive, ensure_ready
-
-    archive = _archive()
+    archive = open_archive()
     ensure_ready(archive)
     try:
         token = create_token(archive, team)
@@ -100,9 +99,7 @@ def token_create(team: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def list_cmd(as_json: bool) -> None:
     """Published Level 5 products and their versions."""
-    from romanarchive.cli import _archive, ensure_ready
-
-    archive = _archive()
+    archive = open_archive()
     ensure_ready(archive)
     rows = list_versions(archive)
     if as_json:

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 
+from romanarchive.ingest.access import ProductFile, product_file
 from romanarchive.mast.common import MastError, parse_product_uri
 
-
-@dataclass(frozen=True)
-class ProductFile:
-    """The stored file of one product."""
-
-    product_id: int
-    key: str
-    filename: str
-    size: int
-    media_type: str
-    sha256: str
+__all__ = ["ProductFile", "resolve"]
 
 
 def resolve(engine: sa.Engine, uri: str) -> ProductFile:
@@ -29,12 +18,8 @@ def resolve(engine: sa.Engine, uri: str) -> ProductFile:
     MastError
         Unknown product, or a file name that is not the product's (404).
     """
-    pid = parse_product_uri(uri)
-    with engine.connect() as conn:
-        row = conn.execute(sa.text(
-            "SELECT f.uri, f.filename, f.size, f.media_type, f.sha256 FROM products p "
-            "JOIN files f ON f.file_id = p.file_id WHERE p.product_id = :pid"), {"pid": pid}).first()
+    pf = product_file(engine, parse_product_uri(uri))
     name = uri.rstrip("/").rsplit("/", 1)[-1]
-    if row is None or ("/" in uri and name != row.filename):
+    if pf is None or ("/" in uri and name != pf.filename):
         raise MastError(f"unknown product {uri!r}", 404)
-    return ProductFile(pid, row.uri, row.filename, row.size, row.media_type, row.sha256)
+    return pf

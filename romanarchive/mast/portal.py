@@ -9,6 +9,7 @@ Observations are the rows of ``ivoa.obscore`` in CAOM column names (``obsid`` = 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -242,3 +243,13 @@ def invoke(engine: sa.Engine, request: dict[str, Any]) -> dict[str, Any]:
     except MastError as exc:
         return {"status": "ERROR", "msg": str(exc), "data": [], "fields": []}
 
+
+
+def invoke_json(engine: sa.Engine, text: str) -> dict[str, Any]:
+    """Answer the form field ``request=<json>`` of ``/api/v0/invoke``: `invoke` of the decoded request, or a status
+    ERROR answer when it is not JSON."""
+    try:
+        request = json.loads(text)
+    except ValueError as exc:
+        return {"status": "ERROR", "msg": f"request is not JSON: {exc}", "data": [], "fields": []}
+    return invoke(engine, request)

@@ -12,16 +12,14 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import sqlalchemy as sa
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
 
 from romanarchive.archive import Archive
-from romanarchive.db.tables import archive_settings
+from romanarchive.ingest.access import ping, set_base_url
+from romanarchive.jobs.worker import run_one
 from romanarchive.server import (
+    errors,
     routes_dal,
     routes_level5,
     routes_lightcurve,
@@ -30,8 +28,8 @@ from romanarchive.server import (
     routes_tap,
     routes_uws,
 )
-from romanarchive.server.common import State, describe, error_response, tap_error
-from romanarchive.tap.service import QueryRunner, TapConfig, TapError
+from romanarchive.server.common import State
+from romanarchive.tap.service import QueryRunner, TapConfig
 from romanarchive.tap.uws import KIND, UwsService
 
 log = logging.getLogger(__name__)
@@ -49,8 +47,6 @@ class TapWorkers:
         self.threads: list[threading.Thread] = []
 
     def _loop(self, reaper: bool) -> None:
-        from romanarchive.jobs.worker import run_one
-
         since_reap = 0.0
         while not self.stop.is_set():
             try:
@@ -79,15 +75,6 @@ class TapWorkers:
             t.join(timeout=timeout_s)
 
 
-def set_base_url(archive: Archive, base_url: str) -> None:
-    """Record the public URL (ObsCore ``access_url`` points at ``<base_url>/files/<product_id>``)."""
-    from sqlalchemy.dialects.postgresql import insert
-
-    stmt = insert(archive_settings).values(key="base_url", value=base_url)
-    with archive.engine.begin() as conn:
-        conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}))
-
-
 def create_app(archive: Archive, base_url: str, config: TapConfig | None = None, workers: int = 2) -> Starlette:
     """Build the web application.
 
@@ -108,7 +95,7 @@ def create_app(archive: Archive, base_url: str, config: TapConfig | None = None,
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        set_base_url(archive, st.base_url)
+        set_base_url(archive.engine, st.base_url)
         runner.refresh()
         if workers:
             pool.start()
@@ -119,23 +106,12 @@ def create_app(archive: Archive, base_url: str, config: TapConfig | None = None,
             pool.close()
             runner.close()
 
-    async def on_tap_error(request: Request, exc: Exception) -> Response:
-        return tap_error(exc)
-
-    async def on_http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        return error_response(exc.detail or f"HTTP {exc.status_code}", exc.status_code)
-
-    async def on_error(request: Request, exc: Exception) -> Response:
-        log.exception("request %s failed", request.url.path)
-        return error_response(describe(exc), 500)
-
     app = Starlette(
         routes=[*routes_tap.ROUTES, *routes_uws.ROUTES, *routes_misc.ROUTES, *routes_mast.ROUTES, *routes_dal.ROUTES,
                 *routes_level5.ROUTES, *routes_lightcurve.ROUTES],
         middleware=[Middleware(routes_dal.DataLinkDescriptors)],
         lifespan=lifespan,
-        exception_handlers={TapError: on_tap_error, HTTPException: on_http_error, Exception: on_error},
+        exception_handlers=errors.handlers(),
     )
     app.state.tap = st
     return app
@@ -147,7 +123,6 @@ def serve(archive: Archive, host: str = "127.0.0.1", port: int = 8000, public_ur
     import uvicorn
 
     url = public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    with archive.engine.connect() as conn:
-        conn.execute(sa.text("SELECT 1"))
+    ping(archive.engine)  # fail at start, not at the first request, when the database is unreachable
     uvicorn.run(create_app(archive, url, workers=workers), host=host, port=port, log_level="info",
                 access_log=False)  # fmt: skip

@@ -1,10 +1,10 @@
-"""What every router shares: DALI parameter reading, error documents and the service state."""
+"""What every router shares: DALI parameter reading, response documents and the service state."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -114,7 +114,3 @@ def describe(exc: BaseException) -> str:
     """Error text for an unexpected server failure."""
     return f"internal error: {type(exc).__name__}: {exc}"
 
-
-def tap_error(exc: Any) -> Response:
-    """Turn a `TapError` into its VOTable response."""
-    return error_response(str(exc), getattr(exc, "status", 400))

@@ -7,9 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from romanarchive.dal import lightcurve as service
-from romanarchive.server.common import error_response, read_params, state
-from romanarchive.tap.service import TapError
+from romanarchive.dal import lightcurve, service
+from romanarchive.server.common import read_params, state
 
 
 def _one(values: dict[str, list[str]], name: str) -> str | None:
@@ -17,25 +16,13 @@ def _one(values: dict[str, list[str]], name: str) -> str | None:
     return v[-1] if v else None
 
 
-async def lightcurve(request: Request) -> Response:
+async def light_curve(request: Request) -> Response:
     """Parameters are case-insensitive (DALI); errors are VOTables with QUERY_STATUS=ERROR."""
-    st = state(request)
-    try:
-        params = await read_params(request, 1 << 16)
-        source_id = service.parse_source_id(_one(params.values, "source_id"))
-        fmt = service.parse_format(_one(params.values, "format") or _one(params.values, "responseformat"))
-
-        def work() -> tuple[bytes, str]:
-            with st.archive.engine.connect() as conn:
-                lc = service.light_curve(conn, source_id)
-            return service.render(lc, fmt)
-
-        body, media = await run_in_threadpool(work)
-    except service.LightCurveError as exc:
-        return error_response(str(exc), exc.status)
-    except TapError as exc:
-        return error_response(str(exc), getattr(exc, "status", 400))
+    params = await read_params(request, 1 << 16)
+    source_id = lightcurve.parse_source_id(_one(params.values, "source_id"))
+    fmt = lightcurve.parse_format(_one(params.values, "format") or _one(params.values, "responseformat"))
+    body, media = await run_in_threadpool(service.light_curve_document, state(request).archive, source_id, fmt)
     return Response(body, media_type=media)
 
 
-ROUTES = [Route("/lightcurve", lightcurve, methods=["GET", "POST"])]
+ROUTES = [Route("/lightcurve", light_curve, methods=["GET", "POST"])]

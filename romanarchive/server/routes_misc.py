@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from romanarchive.db.tables import files, products
+from romanarchive.ingest.access import product_file
 from romanarchive.server.common import read_params, state
+from romanarchive.server.errors import SCS, answers
 from romanarchive.tap import scs
-from romanarchive.tap.service import TapError
+from romanarchive.tap.errors import TapError
 
 
+@answers(SCS)
 async def cone(request: Request) -> Response:
     """Simple Cone Search 1.03 (errors in the SCS form, HTTP 200 as the standard asks)."""
     st = state(request)
-    try:
-        params = await read_params(request, 1 << 20)
-        body = await run_in_threadpool(scs.search, st.runner, params.values)
-    except TapError as exc:
-        return Response(scs.error_votable(str(exc)), media_type="text/xml")
+    params = await read_params(request, 1 << 20)
+    body = await run_in_threadpool(scs.search, st.runner, params.values)
     return StreamingResponse(body, media_type="text/xml")
-
-
-def _product_file(request: Request, product_id: int) -> dict[str, Any] | None:
-    with state(request).archive.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(files.c.uri, files.c.filename, files.c.size, files.c.media_type)
-            .join(products, products.c.file_id == files.c.file_id).where(products.c.product_id == product_id)
-        ).mappings().first()  # fmt: skip
-    return dict(row) if row else None
 
 
 async def download(request: Request) -> Response:
@@ -42,15 +29,15 @@ async def download(request: Request) -> Response:
         product_id = int(request.path_params["product_id"])
     except ValueError:
         raise TapError(f"no product {request.path_params['product_id']!r}", 404) from None
-    row = await run_in_threadpool(_product_file, request, product_id)
-    if row is None:
+    st = state(request)
+    pf = await run_in_threadpool(product_file, st.archive.engine, product_id)
+    if pf is None:
         raise TapError(f"no product {product_id}", 404)
-    headers = {"Content-Length": str(row["size"]),
-               "Content-Disposition": f'attachment; filename="{row["filename"]}"'}  # fmt: skip
+    headers = {"Content-Length": str(pf.size), "Content-Disposition": f'attachment; filename="{pf.filename}"'}
     if request.method == "HEAD":
-        return Response(b"", media_type=row["media_type"], headers=headers)
-    store = state(request).archive.store
-    return StreamingResponse(store.iter_bytes(row["uri"], 1 << 20), media_type=row["media_type"], headers=headers)
+        return Response(b"", media_type=pf.media_type, headers=headers)
+    return StreamingResponse(st.archive.store.iter_bytes(pf.key, 1 << 20), media_type=pf.media_type,
+                             headers=headers)  # fmt: skip
 
 
 async def index(request: Request) -> Response:

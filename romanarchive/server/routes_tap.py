@@ -9,10 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from romanarchive.ingest.access import ping
 from romanarchive.server import vosi
 from romanarchive.server.common import error_response, read_params, state, xml_response
 from romanarchive.tap import formats, schema
-from romanarchive.tap.service import TapError, parse_query_params
+from romanarchive.tap.errors import TapError
+from romanarchive.tap.service import parse_query_params
 from romanarchive.tap.upload import fetch_url
 
 
@@ -23,10 +25,8 @@ async def capabilities(request: Request) -> Response:
 
 
 def _available(request: Request) -> tuple[bool, str]:
-    st = state(request)
     try:
-        with st.archive.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
+        ping(state(request).archive.engine)
     except Exception as exc:  # noqa: BLE001 - availability reports any failure
         return False, f"the archive database is unreachable: {type(exc).__name__}"
     return True, "the Roman WFI archive TAP service is accepting queries"

@@ -14,6 +14,9 @@ import os
 import shutil
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
+from romanarchive.calib.pipeline import CalibConfig, calibrate
 from romanarchive.sim.survey import SurveyConfig, SurveyManifest, load_manifest, simulate_survey
 
 #: Bumped when the simulation or calibration code changes what a cached survey would contain.
@@ -46,10 +49,6 @@ def l2_files(out_dir: Path | str) -> list[Path]:
 
 def calibrate_survey(out_dir: Path | str, progress: bool = True) -> list[Path]:
     """Calibrate every L1 of a simulated survey folder into ``l2/``; returns the L2 paths."""
-    from tqdm.auto import tqdm
-
-    from romanarchive.calib.pipeline import CalibConfig, calibrate
-
     out = Path(out_dir)
     manifest = load_manifest(out)
     (out / "l2").mkdir(exist_ok=True)

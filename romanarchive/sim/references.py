@@ -21,27 +21,11 @@ import asdf
 import numpy as np
 from astropy.time import Time
 
+from romanarchive.calib.selection import REFTYPES
 from romanarchive.sim.l1 import FULL_SIZE, IMAGING_FILTERS, detector_size, fit_distortion
 
 __all__ = ["REFTYPES", "RefInfo", "read_reference_info", "reference_filename", "write_reference_set"]
 
-#: Reference types the ExposurePipeline (+ source catalog) reads, in pipeline order.
-REFTYPES: tuple[str, ...] = (
-    "mask",
-    "saturation",
-    "refpix",
-    "darkdecaysignal",
-    "linearity",
-    "inverselinearity",
-    "dark",
-    "readnoise",
-    "gain",
-    "distortion",
-    "photom",
-    "flat",
-    "apcorr",
-    "epsf",
-)
 #: Reference types whose content depends on the optical element.
 FILTER_REFTYPES = frozenset({"dark", "distortion", "flat", "apcorr", "epsf"})
 

@@ -6,8 +6,16 @@ import time
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 
 from romanarchive.archive import Archive
+from romanarchive.cli.status import print_status
+from romanarchive.console import ensure_ready
+from romanarchive.ingest.inspect import IngestError
+from romanarchive.ingest.service import ingest_paths
+from romanarchive.jobs.worker import run_workers
+from romanarchive.server.app import serve as run_server
+from romanarchive.sim.survey import SurveyConfig, load_manifest, simulate_survey
 
 
 def run_demo(archive: Archive, workdir: Path | None, preset: str = "demo", workers: int = 2, serve: bool = True,
@@ -17,12 +25,6 @@ def run_demo(archive: Archive, workdir: Path | None, preset: str = "demo", worke
     Processing is what ingest queues: calibration (L1 -> L2), then per skycell and filter the co-adds (L3), per
     skycell the catalog (L4), forced photometry of its objects on every covering L2 and difference imaging.
     """
-    from romanarchive.cli import _print_status, ensure_ready
-    from romanarchive.ingest.inspect import IngestError
-    from romanarchive.ingest.service import ingest_paths
-    from romanarchive.jobs.worker import run_workers
-    from romanarchive.sim.survey import SurveyConfig, load_manifest, simulate_survey
-
     t0 = time.monotonic()
     click.secho("1/4 database", bold=True)
     ensure_ready(archive, start=True)
@@ -49,22 +51,19 @@ def run_demo(archive: Archive, workdir: Path | None, preset: str = "demo", worke
     click.echo(f"    ran {ran} job(s)")
     click.echo("    " + science_summary(archive))
     click.secho(f"\narchive after {time.monotonic() - t0:.0f} s:", bold=True)
-    _print_status(archive)
+    print_status(archive)
     psql = archive.engine.url.set(drivername="postgresql").render_as_string(hide_password=True)
     click.echo(f"\nthe database: psql '{psql}' -c 'SELECT obs_id, calib_level, access_url FROM ivoa.obscore'")
     if not serve:
         click.echo("next: `romanarchive serve` to publish it through TAP, `romanarchive status --json`")
         return
     click.echo(examples(f"http://127.0.0.1:{port}"))
-    from romanarchive.server.app import serve as run_server
 
     run_server(archive, "127.0.0.1", port)
 
 
 def science_summary(archive: Archive) -> str:
     """One line: catalog objects, light-curve points, variability rows and difference-imaging sources."""
-    import sqlalchemy as sa
-
     with archive.engine.connect() as conn:
         n = conn.execute(sa.text(
             "SELECT (SELECT count(*) FROM objects WHERE release = 'live'), (SELECT count(*) FROM forced_phot), "

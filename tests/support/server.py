@@ -9,7 +9,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from romanarchive.archive import Archive
-from romanarchive.db.scratch import free_port
+from romanarchive.config import Settings
+from romanarchive.db.engine import upgrade
+from romanarchive.db.scratch import create_database, drop_database, free_port
+from romanarchive.ingest.inspect import IngestError
+from romanarchive.ingest.service import ingest_paths
+from romanarchive.jobs.worker import drain
 from romanarchive.server.app import create_app
 from romanarchive.tap.service import TapConfig
 
@@ -49,13 +54,6 @@ def populated_archive(admin_url: str, workdir: Path, survey: Path,
     only (L1 and L2 products, co-adds and catalogs stay queued); ``None`` runs everything the L2s trigger, ``()``
     nothing.
     """
-    from romanarchive.config import Settings
-    from romanarchive.db.engine import upgrade
-    from romanarchive.db.scratch import create_database, drop_database
-    from romanarchive.ingest.inspect import IngestError
-    from romanarchive.ingest.service import ingest_paths
-    from romanarchive.jobs.worker import drain
-
     url = create_database(admin_url, db_name)
     try:
         upgrade(url)

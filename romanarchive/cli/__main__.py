@@ -1,0 +1,5 @@
+"""``python -m romanarchive.cli``."""
+
+from romanarchive.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Test support: live servers, populated archives, synthetic images (never imported by the package)."""
