@@ -27,12 +27,11 @@ import psutil
 import pydantic
 
 from romanarchive.calib.crds_offline import configure_offline
-from romanarchive.software import package_versions
+from romanarchive.software import CALIBRATION_PACKAGES, package_versions
 
 __all__ = ["CalibConfig", "CalibResult", "bare_pipeline_call", "calibrate", "pipeline_kwargs"]
 
 _FULL_SIZE = 4088
-_SOFTWARE = ("romancal", "stcal", "stpipe", "roman_datamodels", "rad", "romanisim", "numpy", "astropy", "gwcs", "crds")
 # (pipeline step, its reference types) — override_<reftype> goes on that step.
 _STEP_REFTYPES: dict[str, tuple[str, ...]] = {
     "dq_init": ("mask",),
@@ -101,7 +100,7 @@ class CalibResult:
 
 def software_versions() -> dict[str, str]:
     """Installed versions of the packages that determine the calibrated pixels."""
-    return package_versions(_SOFTWARE, missing="not installed")
+    return package_versions(CALIBRATION_PACKAGES, missing="not installed")
 
 
 def l1_science_size(l1_path: Path) -> int:

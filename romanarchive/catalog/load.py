@@ -17,11 +17,9 @@ import sqlalchemy as sa
 from romanarchive.catalog.ids import COUNTER_BITS, assign_source_ids
 from romanarchive.db.bulk import copy_arrays
 from romanarchive.db.tables_catalog import LIVE, OBJECTS
+from romanarchive.db.types import numpy_dtype
 from romanarchive.sky.footprint import healpix29
 
-_SQL_TYPE = {"double": ("double precision", np.float64), "real": ("real", np.float32),
-             "integer": ("integer", np.int32), "smallint": ("smallint", np.int16), "bigint": ("bigint", np.int64),
-             "boolean": ("boolean", np.bool_)}
 _TEXT = {"release", "skycell"}  # constant per load, sent as text
 _NOT_NULL_FLOATS = {"ra", "dec"}
 
@@ -34,7 +32,8 @@ def numeric_columns(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for c in OBJECTS.columns:
         if c.name in columns and c.name not in _TEXT and c.name != "pos":
-            dtype = _SQL_TYPE[c.type][1]
+            # numpy's bool (not the type table's 1-byte integer), so that NaN-free flags stay True/False.
+            dtype = np.dtype(np.bool_) if c.type == "boolean" else numpy_dtype(c.type, big_endian=False)
             arr = np.asarray(columns[c.name])
             if np.issubdtype(dtype, np.integer) and arr.dtype.kind == "f":
                 arr = np.nan_to_num(arr, nan=-1)
