@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from romanarchive.ingest.access import product_file
+from romanarchive.ingest.access import ProductFile, product_file
 
 DID_PREFIX = "ivo://romanarchive/product?"
 
@@ -21,20 +22,8 @@ class DalError(Exception):
 
 
 @dataclass(frozen=True)
-class Product:
-    """What the DAL services need to know about one product and its stored file."""
-
-    product_id: int
-    level: int
-    product_type: str
-    obs_id: str | None
-    exposure_id: int | None
-    em_min: float | None
-    em_max: float | None
-    key: str
-    filename: str
-    size: int
-    media_type: str
+class Product(ProductFile):
+    """What the DAL services need to know about one product and its stored file (the registry's row, plus ids)."""
 
     @property
     def did(self) -> str:
@@ -79,5 +68,4 @@ def lookup(engine: sa.Engine, value: str) -> Product:
     row = product_file(engine, pid)
     if row is None:
         raise DalError(f"no product {value!r} in this archive", 404, "NotFoundFault")
-    return Product(row.product_id, row.level, row.product_type, row.obs_id, row.exposure_id, row.em_min, row.em_max,
-                   row.key, row.filename, row.size, row.media_type)  # fmt: skip
+    return Product(**dataclasses.asdict(row))

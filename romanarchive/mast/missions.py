@@ -13,6 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from romanarchive.db.registry import TableSpec
+from romanarchive.db.tables import FILES, PRODUCTS
+from romanarchive.db.types import column_type
 from romanarchive.mast.common import MastError, check_radius, jsonable, parse_position, product_uri
 
 MISSION = "roman"
@@ -30,24 +33,26 @@ class MissionColumn:
     description: str
 
 
+def _from_registry(name: str, table: TableSpec, column: str, alias: str) -> MissionColumn:
+    """A mission column that is a registry column: its description and type are the registry's."""
+    spec = table.column(column)
+    kind = column_type(spec.type).adql
+    qual = {"SMALLINT": "integer", "INTEGER": "integer", "BIGINT": "integer", "REAL": "float", "DOUBLE": "float"}
+    qual_type = qual.get(kind, "string")
+    unit = f" [{spec.unit}]" if spec.unit else ""
+    return MissionColumn(name, f"{alias}.{column}", qual_type, spec.description + unit)
+
+
 COLUMNS: tuple[MissionColumn, ...] = (
     MissionColumn(DATASET_KW, _DATASET_SQL, "string", "Dataset id: observation id shared by every level of one "
                   "exposure, or product_<id>"),
-    MissionColumn("product_id", "p.product_id", "integer", "Archive product identifier"),
-    MissionColumn("level", "p.level", "integer", "Roman data level 0-5"),
-    MissionColumn("product_type", "p.product_type", "string", "Kind of product, e.g. wfi_l1, wfi_l2, wfi_l3"),
-    MissionColumn("obs_id", "p.obs_id", "string", "Observation identifier"),
-    MissionColumn("optical_element", "p.filter", "string", "Optical element (filter)"),
-    MissionColumn("detector", "p.detector", "string", "WFI detector"),
-    MissionColumn("ra", "p.s_ra", "float", "Right ascension of the product centre, ICRS [deg]"),
-    MissionColumn("dec", "p.s_dec", "float", "Declination of the product centre, ICRS [deg]"),
-    MissionColumn("mjd_start", "p.t_min", "float", "Start time [MJD]"),
-    MissionColumn("mjd_end", "p.t_max", "float", "Stop time [MJD]"),
-    MissionColumn("exposure_time", "p.t_exptime", "float", "Exposure time [s]"),
-    MissionColumn("fov", "p.s_fov", "float", "Diameter of the footprint [deg]"),
-    MissionColumn("release", "p.release", "string", "Data release tag"),
-    MissionColumn("filename", "f.filename", "string", "File name"),
-    MissionColumn("file_size", "f.size", "integer", "File size [byte]"),
+    *(_from_registry(name, PRODUCTS, column, "p") for name, column in (
+        ("product_id", "product_id"), ("level", "level"), ("product_type", "product_type"), ("obs_id", "obs_id"),
+        ("optical_element", "filter"), ("detector", "detector"), ("ra", "s_ra"), ("dec", "s_dec"),
+        ("mjd_start", "t_min"), ("mjd_end", "t_max"), ("exposure_time", "t_exptime"), ("fov", "s_fov"),
+        ("release", "release"))),
+    _from_registry("filename", FILES, "filename", "f"),
+    _from_registry("file_size", FILES, "size", "f"),
 )
 BY_NAME = {c.name: c for c in COLUMNS}
 DEFAULT_SELECT = tuple(c.name for c in COLUMNS)

@@ -15,16 +15,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import IO, Any
 
 import sqlalchemy as sa
 
 from romanarchive.archive import Archive
-from romanarchive.db.tables import archive_settings, jobs, uws_jobs
+from romanarchive.db.tables import jobs, uws_jobs
+from romanarchive.ingest.access import base_url
 from romanarchive.jobs import queue
 from romanarchive.tap import formats
 from romanarchive.tap.descriptors import links_descriptor
 from romanarchive.tap.service import QueryParams, QueryRunner, TapConfig, TapError, parse_query_params
+from romanarchive.tap.upload import fetch_url
 from romanarchive.tap.votable import SERVICE_DESCRIPTORS, xml_attr, xml_text
 
 log = logging.getLogger(__name__)
@@ -450,8 +453,6 @@ def _execute(archive: Archive, runner: QueryRunner, row: dict[str, Any]) -> tupl
             if ref[6:] in uploads:
                 return archive.store.open(uploads[ref[6:]])
             raise TapError(f"upload reference {ref!r} names no part sent with the job")
-        from romanarchive.tap.upload import fetch_url
-
         return fetch_url(ref)
 
     watch = _AbortWatch(archive, row["job_id"])
@@ -475,10 +476,8 @@ def _execute(archive: Archive, runner: QueryRunner, row: dict[str, Any]) -> tupl
 def _datalink_hook(archive: Archive) -> tuple[str, Callable[[str], str]] | None:
     """The DataLink descriptor hook of results holding ``obs_publisher_did``, on the base URL the server recorded in
     ``archive_settings`` (None before any server started: results then carry no descriptor)."""
-    from functools import partial
-
     with archive.engine.connect() as conn:
-        base = conn.execute(sa.select(archive_settings.c.value).where(archive_settings.c.key == "base_url")).scalar()
+        base = base_url(conn)
     return ("obs_publisher_did", partial(links_descriptor, base)) if base else None
 
 
