@@ -242,7 +242,7 @@ def test_simulate_survey_bookkeeping(tmp_path: Path, monkeypatch: pytest.MonkeyP
         return {"gain": out_dir / "gain.asdf"}
 
     monkeypatch.setattr(survey, "make_l1", fake_make_l1)
-    monkeypatch.setattr(survey, "_write_reference_set", fake_refs)
+    monkeypatch.setattr(survey, "write_reference_set", fake_refs)
     config = SurveyConfig.tiny(filters=["F087", "F158"])
     man = survey.simulate_survey(config, tmp_path, progress=False)
     assert len(calls) == len(man.l1) == config.n_exposures

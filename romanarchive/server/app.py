@@ -29,6 +29,7 @@ from romanarchive.server import (
     routes_uws,
 )
 from romanarchive.server.common import State
+from romanarchive.tap.adql.parser import warm_up
 from romanarchive.tap.service import QueryRunner, TapConfig
 from romanarchive.tap.uws import KIND, UwsService
 
@@ -97,6 +98,7 @@ def create_app(archive: Archive, base_url: str, config: TapConfig | None = None,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         set_base_url(archive.engine, st.base_url)
         runner.refresh()
+        warm_up()
         if workers:
             pool.start()
         log.info("serving %s at %s", archive.engine.url.render_as_string(hide_password=True), st.base_url)

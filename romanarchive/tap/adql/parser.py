@@ -50,6 +50,11 @@ def _parser() -> Lark:
     return Lark(_GRAMMAR.read_text(), parser="lalr", lexer="basic", maybe_placeholders=False)
 
 
+def warm_up() -> None:
+    """Build the parser now (about a second), so that the first query a server answers does not wait for it."""
+    _parser()
+
+
 def _pretty(name: str) -> str:
     if name in _PRETTY:
         return _PRETTY[name]
