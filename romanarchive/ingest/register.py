@@ -173,11 +173,12 @@ class Registration:
             reg.done(pid)                  # the job's output (default: the first product added)
     """
 
-    def __init__(self, archive: Archive, conn: sa.Connection, job: queue.Job | None) -> None:
+    def __init__(self, archive: Archive, conn: sa.Connection, job: queue.Job | None,
+                 stored: list[StoredObject] | None = None) -> None:
         self.archive = archive
         self.conn = conn
         self.job = job
-        self.stored: list[StoredObject] = []
+        self.stored: list[StoredObject] = [] if stored is None else stored
         self.new: list[wiring.NewProduct] = []
         self._output: int | None = None
         self._done = False
@@ -186,13 +187,14 @@ class Registration:
     @contextmanager
     def open(cls, archive: Archive, job: queue.Job | None = None) -> Iterator[Registration]:
         """A registration in a new transaction; commits on exit, or rolls back and removes stored objects."""
+        stored: list[StoredObject] = []  # outlives the transaction: what to remove when it fails
         try:
             with archive.engine.begin() as conn:
-                reg = cls(archive, conn, job)
+                reg = cls(archive, conn, job, stored)
                 yield reg
                 reg._finish()
         except BaseException:
-            for obj in reg.stored if "reg" in locals() else ():
+            for obj in stored:
                 discard_unregistered(archive, obj.key)
             raise
 

@@ -206,12 +206,17 @@ def dynamic_tables(conn: sa.Connection) -> list[TableSpec]:
     return [t for d in domains() for source in d.dynamic_tables for t in source(conn)]
 
 
+def static_published() -> list[TableSpec]:
+    """`CORE_TABLES` and every domain's own tables that say ``published``, in that order."""
+    return [s for s in (*CORE_TABLES, *tables()) if s.published]
+
+
 def published_tables(conn: sa.Connection) -> list[TableSpec]:
     """What TAP publishes besides TAP_SCHEMA's own tables: `CORE_TABLES`, every domain's tables and run-time tables.
 
     Only specs with ``published=True``, in that order; lets a domain look a published table up without the TAP layer.
     """
-    return [s for s in (*CORE_TABLES, *tables(), *dynamic_tables(conn)) if s.published]
+    return [*static_published(), *(s for s in dynamic_tables(conn) if s.published)]
 
 
 def tables_changed(conn: sa.Connection) -> None:

@@ -35,8 +35,6 @@ from romanarchive.sky.skycells import Skycell, parse_spoly, skycell, skycells_fo
 KIND = "mosaic"
 L3_TYPE = product_types.L3
 L2_TYPE = product_types.L2
-#: What mosaic took its inputs as (kept for callers; the registry's live L2 row).
-L2Row = LiveProduct
 
 
 def target_of(cell: str, filter_name: str) -> str:

@@ -138,24 +138,14 @@ class Published:
         return self.name.split(".", 1)[0]
 
 
-#: Published by the archive itself, before the domains' tables (in this order): TAP_SCHEMA, then ObsCore and the
-#: registry tables behind it (`romanarchive.jobs.wiring.CORE_TABLES`).
-CORE_TABLES: tuple[TableSpec, ...] = (*TAP_SCHEMA_TABLES, *wiring.CORE_TABLES)
-
-
 def entry_of(spec: TableSpec) -> Published:
     """The TAP view of a published spec: its ADQL and SQL names, publication options and public columns.
 
     The published schema is the spec's ``tap_schema``, else its PostgreSQL schema, ``roman`` for ``public`` (an
     ADQL reserved word) and ``TAP_SCHEMA`` for ``tap_schema``.
     """
-    sql_schema = spec.schema or "public"
-    pub_schema = spec.tap_schema or {_TS: "TAP_SCHEMA", "public": "roman"}.get(sql_schema, sql_schema)
-    hidden = set(spec.private)
-    return Published(
-        spec, f"{pub_schema}.{spec.name}", f"{sql_schema}.{spec.name}", spec.table_type, tuple(spec.q3c),
-        spec.spoint_column, spec.spoint_of, spec.utype, tuple(c for c in spec.columns if c.name not in hidden),
-    )
+    return Published(spec, spec.adql_name, spec.sql_name, spec.table_type, tuple(spec.q3c), spec.spoint_column,
+                     spec.spoint_of, spec.utype, spec.public_columns)
 
 
 # Static entries, rebuilt when the wiring's tables change (a domain registered or removed, e.g. by a test).
@@ -164,7 +154,8 @@ _STATIC: tuple[tuple[int, ...], dict[str, Published]] = ((), {})
 
 def _static() -> dict[str, Published]:
     global _STATIC
-    specs = [s for s in (*CORE_TABLES, *wiring.tables()) if s.published]
+    # TAP_SCHEMA first, then ObsCore and the registry tables behind it, then the domains' tables.
+    specs = [*TAP_SCHEMA_TABLES, *wiring.static_published()]
     key = tuple(map(id, specs))
     if key != _STATIC[0]:
         entries: dict[str, Published] = {}

@@ -178,7 +178,7 @@ class TableSource:
 def published_specs(engine: sa.Engine | None) -> list[TableSpec]:
     """The tables TAP publishes (but TAP_SCHEMA's own), run-time ones included when the archive is given."""
     if engine is None:
-        return [s for s in (*wiring.CORE_TABLES, *wiring.tables()) if s.published]
+        return wiring.static_published()
     with engine.connect() as conn:
         return wiring.published_tables(conn)
 
