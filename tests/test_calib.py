@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from romanarchive.calib.crds_offline import OFFLINE_SERVER_URL, configure_offline
 from romanarchive.calib.pipeline import CalibConfig, bare_pipeline_call, calibrate, pipeline_kwargs
+from romanarchive.crds_offline import OFFLINE_SERVER_URL, configure_offline
 from romanarchive.sim.l1 import L1Spec, l1_filename, make_l1
 from romanarchive.sim.references import REFTYPES, read_reference_info, write_reference_set
 
@@ -173,6 +173,7 @@ def test_calibrate_matches_bare_romancal(workdir: Path, l1_file: Path, refs: dic
     res = calibrated
     assert res.out_path.exists()
     assert "refpix (SKIPPED)" in res.steps and "ramp_fit" in res.steps and "flat_field" in res.steps
+    assert res.steps[-1] == "flux" and res.parameters["flux_step"] is True
     assert res.software["romancal"] and res.reference_files["flat"] == refs["flat"].name
     assert res.wall_time_s > 0 and res.peak_rss_mb > 50
     bare = bare_pipeline_call(l1_file, refs, workdir / "bare", crds_path=workdir / "crds")
@@ -182,8 +183,47 @@ def test_calibrate_matches_bare_romancal(workdir: Path, l1_file: Path, refs: dic
         good = mine.dq == 0
         assert good.mean() > 0.95
         assert np.all(np.isfinite(mine.data[good]))
-        for name in ("data", "dq", "err"):
+        arrays = [n for n in ("data", "dq", "err", "var_poisson", "var_rnoise", "var_flat") if n in mine]
+        assert {"data", "err", "var_poisson"} <= set(arrays)
+        for name in arrays:
             assert np.array_equal(getattr(mine, name), getattr(ref, name)), name
+        assert mine.meta.cal_step.flux == ref.meta.cal_step.flux == "COMPLETE"
+
+
+@pytest.mark.slow
+def test_flux_calibrated_l2_is_in_mjy_per_sr(workdir: Path, l1_file: Path, refs: dict[str, Path],
+                                            calibrated) -> None:  # type: ignore[no-untyped-def]
+    import roman_datamodels.datamodels as rdm
+
+    from romanarchive.imaging.l2 import load_l2, njy_factor
+
+    dn = calibrate(l1_file, refs, workdir / "dn" / "x_cal.asdf",
+                   CalibConfig(crds_path=workdir / "crds", skip_steps=("flux",)))
+    assert "flux" not in dn.steps and dn.parameters["flux_step"] is False
+    with rdm.open(calibrated.out_path) as sb, rdm.open(dn.out_path) as rate:
+        sb.validate()
+        assert sb.meta.cal_step.flux == "COMPLETE" and rate.meta.cal_step.flux == "INCOMPLETE"
+        conv = float(rate.meta.photometry.conversion_megajanskys)
+        area = float(rate.meta.photometry.pixel_area)
+        # The photometry keywords stay (DN/s -> MJy/sr factor and the 0.11" pixel's area in sr).
+        assert float(sb.meta.photometry.conversion_megajanskys) == conv > 0
+        assert float(sb.meta.photometry.pixel_area) == area == pytest.approx(np.radians(0.11 / 3600) ** 2, rel=0.02)
+        for name, power in (("data", 1), ("err", 1), ("var_poisson", 2), ("var_rnoise", 2), ("var_flat", 2)):
+            if name not in rate:
+                continue
+            got, dn_values = np.asarray(getattr(sb, name)), np.asarray(getattr(rate, name))
+            # rad stores err / var_* as float16: scaling re-rounds them (2^-11 relative).
+            tol = 1e-6 if got.dtype == np.float32 else 2e-3
+            np.testing.assert_allclose(got.astype(np.float64), dn_values.astype(np.float64) * conv**power, rtol=tol,
+                                       atol=0, err_msg=name)
+        # nJy per pixel value: the pixel area alone for MJy/sr, times the conversion for DN/s; both give one flux.
+        assert njy_factor(sb.meta) == pytest.approx(area * 1e15)
+        assert njy_factor(rate.meta) == pytest.approx(conv * area * 1e15)
+        sky = float(np.nanmedian(rate.data))
+        # A co-add input read from either file is in MJy/sr.
+        a, b = load_l2(sb).arrays, load_l2(rate).arrays
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-6, atol=1e-6 * abs(sky * conv))
+        np.testing.assert_allclose(a.err, b.err, rtol=2e-3)
 
 
 @pytest.mark.slow

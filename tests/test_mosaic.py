@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -74,11 +75,39 @@ def _isolated_stars(science_survey: Path, inputs: list[L2Input], mag_max: float,
     return out, np.asarray(ra), np.asarray(dec), mag
 
 
-def _flux_ratios(science_survey: Path, inputs: list[L2Input], l3: object, band: str) -> list[float]:
-    stars, ra, dec, mag = _isolated_stars(science_survey, inputs, 21.5, band)
+#: Aperture radius of the flux comparisons, arcsec: 6 L2 / 12 L3 pixels, large enough that the L3's slightly broader
+#: PSF (the drizzle adds the L2 pixel) loses no measurable flux outside it.
+AP_ARCSEC = 0.66
+
+
+def _aperture_correction(band: str, radius_arcsec: float) -> float:
+    """Total / aperture flux of the band's PSF (galsim.roman, as the simulation draws it) for a radius in arcsec.
+
+    The unit-flux profile is drawn unnormalised, so the aperture sum is the share of the *total* flux (the PSF's
+    wings reach far beyond any stamp), the truth's definition of a star's flux.
+    """
+    from photutils.aperture import CircularAperture, aperture_photometry
+
+    from romanarchive.imaging.psf import psf_object
+
+    img = psf_object(band).drawImage(nx=401, ny=401, scale=0.011).array  # type: ignore[attr-defined]
+    return 1.0 / float(aperture_photometry(img, CircularAperture((200.0, 200.0), radius_arcsec / 0.011))
+                       ["aperture_sum"][0])
+
+
+def _star_fluxes(science_survey: Path, inputs: list[L2Input], l3: object, band: str,
+                 mag_max: float = 21.5) -> list[tuple[int, float, float, float]]:
+    """(truth index, L2 nJy, L3 nJy, truth nJy) of isolated stars: aperture sums x pixel area [sr] x 1e15.
+
+    The L2 flux is the mean over the inputs that hold the star (pixels in MJy/sr x ``meta.photometry.pixel_area``
+    of the L2); the L3 one uses the L3's ``meta.photometry.pixel_area`` (the 0.055" pixel).
+    """
+    stars, ra, dec, mag = _isolated_stars(science_survey, inputs, mag_max, band)
     data, wcs = l3.data, l3.meta.wcs  # type: ignore[attr-defined]
+    l3_njy = float(l3.meta.photometry.pixel_area) * 1e15  # type: ignore[attr-defined]
+    scale3 = float(np.degrees(np.sqrt(l3.meta.photometry.pixel_area)) * 3600.0)  # type: ignore[attr-defined]
     ny, nx = data.shape
-    ratios = []
+    out = []
     for k in stars:
         x3, y3 = wcs.world_to_pixel_values(ra[k], dec[k])
         if not (np.isfinite(x3) and np.isfinite(y3)) or not (60 < x3 < nx - 60 and 60 < y3 < ny - 60):
@@ -87,27 +116,41 @@ def _flux_ratios(science_survey: Path, inputs: list[L2Input], l3: object, band: 
         for inp in inputs:
             x2, y2 = inp.arrays.wcs.world_to_pixel_values(ra[k], dec[k])
             if 20 < x2 < 491 and 20 < y2 < 491:
-                f2.append(_phot(inp.arrays.data, x2, y2, 4.0))  # 0.44" radius in 0.11" L2 pixels
+                f2.append(_phot(inp.arrays.data, x2, y2, AP_ARCSEC / 0.11) * inp.njy_per_pixel())
         if len(f2) < len(inputs) - 1:
             continue
-        ratios.append(_phot(data, x3, y3, 8.0) / float(np.mean(f2)))  # the same 0.44" in 0.055" L3 pixels
-        print(f"{band} star {k} mag {mag[k]:.2f}: L3/L2 aperture flux {ratios[-1]:.4f}")
-    return ratios
+        f3 = _phot(data, x3, y3, AP_ARCSEC / scale3) * l3_njy
+        out.append((int(k), float(np.mean(f2)), f3, 3631e9 * 10 ** (-0.4 * mag[k])))
+        print(f"{band} star {k} mag {mag[k]:.2f}: L3/L2 {f3 / out[-1][1]:.4f}, L2/truth(aperture) "
+              f"{out[-1][1] / out[-1][3]:.4f}")
+    return out
+
+
+def _check_star_fluxes(science_survey: Path, inputs: list[L2Input], l3: object, band: str) -> None:
+    rows = _star_fluxes(science_survey, inputs, l3, band)
+    assert len(rows) >= 2
+    f2, f3, truth = (np.array([r[i] for r in rows]) for i in (1, 2, 3))
+    ratio = f3 / f2
+    apcorr = _aperture_correction(band, AP_ARCSEC)
+    print(f"{band}: {len(rows)} stars, L3/L2 median {np.median(ratio):.4f} (min {ratio.min():.4f}, max "
+          f"{ratio.max():.4f}); aperture-corrected L2/truth median {np.median(f2 * apcorr / truth):.4f}, "
+          f"L3/truth {np.median(f3 * apcorr / truth):.4f} (aperture correction {apcorr:.4f})")
+    # The same star in nJy on the L2s and on the L3: within 1 %.
+    assert np.all(np.abs(ratio - 1.0) < 0.01), ratio
+    # ... and the simulation's truth, after the PSF's aperture correction.
+    assert abs(np.median(f2 * apcorr / truth) - 1.0) < 0.02
+    assert abs(np.median(f3 * apcorr / truth) - 1.0) < 0.02
 
 
 def test_star_fluxes_agree_with_the_l2_measurements(science_survey: Path, inputs: list[L2Input],
                                                     mosaic: MosaicResult) -> None:
-    ratios = _flux_ratios(science_survey, inputs, mosaic.model, FILTER)
-    assert len(ratios) >= 2
-    assert np.all(np.abs(np.asarray(ratios) - 1.0) < 0.03), ratios
+    _check_star_fluxes(science_survey, inputs, mosaic.model, FILTER)
 
 
 def test_star_fluxes_agree_in_f087_too(science_survey: Path, cell: Skycell) -> None:
     f087 = [load_l2(p) for p in l2_files(science_survey) if "_f087_" in p.name]
     assert len(f087) == 8
-    ratios = _flux_ratios(science_survey, f087, MosaicStep().run(f087, cell).model, "F087")
-    assert len(ratios) >= 2
-    assert np.all(np.abs(np.asarray(ratios) - 1.0) < 0.03), ratios
+    _check_star_fluxes(science_survey, f087, MosaicStep().run(f087, cell).model, "F087")
 
 
 def test_truth_positions_map_to_the_measured_centroids(science_survey: Path, inputs: list[L2Input],
@@ -151,7 +194,7 @@ def test_cosmic_ray_in_one_input_is_rejected(inputs: list[L2Input], cell: Skycel
     hit[y0, x0] += 400.0
     hit[y0, x0 + 1] += 250.0
     hit[y0 + 1, x0] += 150.0
-    struck = CoaddInput(hit, first.err, first.wcs, first.dq, first.var_poisson, first.exptime, "struck")
+    struck = dataclasses.replace(first, data=hit, name="struck")
     # A cut-out of the skycell around the hit keeps this fast: the co-add takes any target grid.
     ra, dec = first.wcs.pixel_to_world_values(float(x0), float(y0))
     cx, cy = cell.wcs.world_to_pixel_values(ra, dec)
@@ -189,10 +232,39 @@ def test_output_model_and_its_metadata(mosaic: MosaicResult, cell: Skycell, inpu
         assert np.allclose(m.meta.wcs.pixel_to_world_values(1000.0, 700.0), (ra, dec), atol=1e-10)
         covered = m.weight > 0
         assert np.all(np.isfinite(m.data[covered])) and np.all(np.isnan(m.data[~covered]))
-        # The co-add is deeper than one input: err shrinks by about sqrt(N) where all inputs overlap.
+        # The co-add is deeper than one input: err (MJy/sr, like the inputs') shrinks by about sqrt(N) where all
+        # inputs overlap.
         full = m.context[0] == 2 ** len(inputs) - 1
-        one = float(np.nanmedian(inputs[0].arrays.err)) * mosaic.coadd.pixel_area_ratio
+        one = float(np.nanmedian(inputs[0].arrays.err))
         assert float(np.nanmedian(m.err[full])) < 0.6 * one
+        # Surface brightness is conserved: the sky level is the inputs' (MJy/sr; sky matching keeps their mean), not
+        # scaled by the pixel-area ratio (0.25).
+        from astropy.stats import sigma_clipped_stats
+
+        sky = sigma_clipped_stats(m.data[full], sigma=3.0, maxiters=10)[1]
+        assert sky == pytest.approx(float(np.mean(mosaic.coadd.sky)), rel=0.03)
+        # Variances are those of the weighted mean: err^2 = var_poisson + var_rnoise.
+        np.testing.assert_allclose(m.err[full] ** 2, m.var_poisson[full] + m.var_rnoise[full], rtol=1e-4)
+
+
+def test_l3_validates_and_carries_photometry(mosaic: MosaicResult, cell: Skycell, inputs: list[L2Input],
+                                             tmp_path: Path) -> None:
+    import roman_datamodels.datamodels as rdm
+
+    path = mosaic.write(tmp_path / "l3.asdf")
+    with rdm.open(path) as m:
+        m.validate()
+        assert m.meta.cal_step.flux == "COMPLETE" and m.meta.cal_step.resample == "COMPLETE"
+        phot = m.meta.photometry
+        assert phot.conversion_megajanskys == 1.0  # already MJy/sr
+        assert phot.pixel_area == pytest.approx(np.radians(cell.pixel_scale / 3600.0) ** 2, rel=1e-12)
+        assert phot.pixel_area == pytest.approx(np.radians(0.055 / 3600.0) ** 2, rel=1e-6)
+        # romancal's meaning: output pixel scale over the L2's (0.055" / 0.11").
+        assert m.meta.resample.pixel_scale_ratio == pytest.approx(0.5, rel=0.02)
+        assert m.meta.resample.pointings == len(inputs)
+        assert m.meta.coadd_info.exposure_time == pytest.approx(sum(x.exptime for x in inputs))
+        l2_area = inputs[0].pixel_area
+        assert l2_area is not None and phot.pixel_area == pytest.approx(l2_area / 4.0, rel=0.02)
 
 
 def test_bad_inputs_give_one_line_errors(inputs: list[L2Input], f158: list[Path], cell: Skycell,
@@ -370,3 +442,24 @@ def test_nan_median_matches_numpy() -> None:
         warnings.simplefilter("ignore", RuntimeWarning)
         expect = np.nanmedian(a, axis=0)
     assert np.allclose(_nanmedian0(a), expect, equal_nan=True)
+
+
+def test_pixel_area_map_and_true_surface_brightness(inputs: list[L2Input]) -> None:
+    from romanarchive.imaging.coadd import pixel_area_map, true_surface_brightness
+
+    a = inputs[0].arrays
+    area = pixel_area_map(a.wcs, a.data.shape)
+    for x, y in ((3.0, 5.0), (255.0, 300.0), (500.0, 480.0)):
+        # The solid angle of one pixel from its four edge midpoints, exactly at that pixel.
+        (r0, d0), (r1, d1), (r2, d2), (r3, d3) = (a.wcs.pixel_to_world_values(x + dx, y + dy) for dx, dy in
+                                                  ((-0.5, 0), (0.5, 0), (0, -0.5), (0, 0.5)))
+        c = np.cos(np.radians(d0))
+        exact = abs((r1 - r0) * c * (d3 - d2) - (d1 - d0) * (r3 - r2) * c) * np.radians(1.0) ** 2
+        assert area[int(y), int(x)] == pytest.approx(exact, rel=1e-6)
+    # The simulated WFI01 pixels are ~0.1089": 2 % smaller than the nominal 0.11" the MJy/sr calibration assumed.
+    assert inputs[0].pixel_area is not None
+    assert 0.97 < float(np.median(area)) / inputs[0].pixel_area < 0.99
+    sb = true_surface_brightness(a)
+    np.testing.assert_allclose(sb.data, a.data * (a.pixel_area / area), rtol=1e-5)
+    np.testing.assert_allclose(sb.err, a.err * (a.pixel_area / area), rtol=1e-5)
+    assert sb.pixel_area is None and true_surface_brightness(sb) is sb

@@ -14,9 +14,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from romanarchive.archive import Archive
-from romanarchive.calib.crds_offline import configure_offline
 from romanarchive.calib.pipeline import CalibConfig, CalibResult, calibrate
 from romanarchive.calib.selection import REFTYPES, select_references
+from romanarchive.crds_offline import configure_offline
 from romanarchive.db import product_types
 from romanarchive.db.tables import exposures, files, products
 from romanarchive.ingest.inspect import describe

@@ -1,12 +1,16 @@
 """Run romancal's ExposurePipeline (L1 ramp -> L2 calibrated image) offline.
 
 Every reference file is passed as a step override, CRDS is shimmed offline
-(:mod:`romanarchive.calib.crds_offline`), and the steps that cannot work on a
+(:mod:`romanarchive.crds_offline`), and the steps that cannot work on a
 synthetic cut-out are skipped: ``refpix`` and ``dark_decay`` assume a
 4096x4096 frame, TweakReg needs an absolute reference catalogue and the source
-catalogue is optional.  :func:`bare_pipeline_call` is the plain
-``ExposurePipeline.call`` with the same settings, used to check that the wrapper
-changes no pixel.
+catalogue is optional.  romancal's ``FluxStep`` (not part of ExposurePipeline in
+romancal 1.1; MosaicPipeline runs it first) is applied to the result, so the L2's
+``data``, ``err`` and ``var_*`` are surface brightness in MJy/sr (``meta.cal_step.flux``
+COMPLETE; ``meta.photometry`` keeps the DN/s -> MJy/sr factor and the pixel area).
+:func:`bare_pipeline_call` is the plain ``ExposurePipeline.call`` followed by
+``FluxStep.call`` with the same settings, used to check that the wrapper changes no
+pixel.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import asdf
 import psutil
 import pydantic
 
-from romanarchive.calib.crds_offline import configure_offline
+from romanarchive.crds_offline import configure_offline
 from romanarchive.software import CALIBRATION_PACKAGES, package_versions
 
 __all__ = ["CalibConfig", "CalibResult", "bare_pipeline_call", "calibrate", "pipeline_kwargs"]
@@ -65,7 +69,7 @@ class CalibConfig(pydantic.BaseModel):
     maximum_cores: str = "1"
     skip_refpix: bool | None = None
     skip_dark_decay: bool | None = None
-    skip_steps: tuple[str, ...] = ()
+    skip_steps: tuple[str, ...] = ()  # "flux" keeps the L2 in DN/s
     run_source_catalog: bool = False
     fit_psf: bool = True
     run_tweakreg: bool = False
@@ -73,11 +77,16 @@ class CalibConfig(pydantic.BaseModel):
     crds_path: Path = pydantic.Field(default_factory=_default_crds_path)
     sample_interval_s: float = 0.05  # RSS sampling period for CalibResult.peak_rss_mb
 
+    @property
+    def run_flux(self) -> bool:
+        """Whether FluxStep converts the L2 to MJy/sr (on unless ``"flux"`` is in ``skip_steps``)."""
+        return "flux" not in self.skip_steps
+
     @pydantic.model_validator(mode="after")
     def _tweakreg_needs_catalog(self) -> CalibConfig:
         if self.run_tweakreg and (self.abs_refcat is None or not self.run_source_catalog):
             raise ValueError("run_tweakreg needs run_source_catalog=True and a local abs_refcat")
-        unknown = set(self.skip_steps) - set(_STEP_REFTYPES) - {"wfi18_transient", "tweakreg"}
+        unknown = set(self.skip_steps) - set(_STEP_REFTYPES) - {"wfi18_transient", "tweakreg", "flux"}
         if unknown:
             raise ValueError(f"unknown steps {sorted(unknown)}")
         return self
@@ -183,10 +192,20 @@ def _peak_rss(interval: float) -> Iterator[dict[str, float]]:
 
 def _step_status(model: Any) -> list[str]:
     order = ["dq_init", "saturation", "refpix", "dark_decay", "wfi18_transient", "linearity", "ramp_fit",
-             "dark", "assign_wcs", "photom", "flat_field", "source_catalog", "tweakreg"]
+             "dark", "assign_wcs", "photom", "flat_field", "source_catalog", "tweakreg", "flux"]
     cal = dict(model.meta.cal_step)
     names = [n for n in order if n in cal]  # cal_step also lists L3 steps (skymatch, ...)
     return [n if cal[n] == "COMPLETE" else f"{n} ({cal[n]})" for n in names]
+
+
+def _apply_flux(model: Any) -> Any:
+    """romancal's FluxStep on an in-memory L2: DN/s -> MJy/sr (data, err, var_*), ``cal_step.flux`` COMPLETE.
+
+    The L2 source catalogue (if any) was measured before, on DN/s, as romancal's own L2 catalogue expects.
+    """
+    from romancal.flux import FluxStep
+
+    return FluxStep.call(model)
 
 
 def calibrate(
@@ -229,6 +248,8 @@ def calibrate(
         if cfg.run_source_catalog and cfg.fit_psf:
             pipe.source_catalog.override_epsf = str(refs["epsf"])
         model, catalog, _segm = pipe.run(str(l1_path))
+        if cfg.run_flux:
+            model = _apply_flux(model)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         # Save under the final name in a private directory, then rename into place:
         # readers never see a partial file and meta.filename stays the final name.
@@ -257,7 +278,8 @@ def calibrate(
     return CalibResult(
         out_path=out_path,
         steps=steps,
-        parameters={"config": cfg.model_dump(mode="json"), "pipeline": kwargs, "science_size": size},
+        parameters={"config": cfg.model_dump(mode="json"), "pipeline": kwargs, "flux_step": cfg.run_flux,
+                    "science_size": size},
         software=software_versions(),
         reference_files=ref_used,
         wall_time_s=wall,
@@ -269,10 +291,12 @@ def calibrate(
 def bare_pipeline_call(
     l1_path: Path, refs: dict[str, Path], out_dir: Path, crds_path: Path | None = None
 ) -> Path:
-    """Calibrate with a plain ``ExposurePipeline.call`` (romancal's own saving).
+    """Calibrate with a plain ``ExposurePipeline.call`` and ``FluxStep.call`` (romancal's own saving).
 
     Same overrides and skips as :func:`calibrate` with the default config.  The
     CRDS shim is applied first (without it romancal cannot run here at all).
+    ``FluxStep`` rewrites romancal's ``*_cal.asdf`` in place (romancal names its
+    output by suffix, and the L2 keeps the ``cal`` one).
 
     Parameters
     ----------
@@ -302,4 +326,7 @@ def bare_pipeline_call(
         if len(found) != 1:
             raise FileNotFoundError(f"romancal wrote no single *_cal.asdf in {out_dir}: {found}")
         out = found[0]
+    from romancal.flux import FluxStep
+
+    FluxStep.call(str(out), save_results=True, output_dir=str(out_dir), output_file=out.name, suffix="cal")
     return out

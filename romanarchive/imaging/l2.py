@@ -2,6 +2,12 @@
 
 Shared by the co-add (:mod:`romanarchive.mosaic`), forced photometry and difference imaging
 (:mod:`romanarchive.timeseries`), which all start from the same calibrated images.
+
+Units: the archive's L2s are flux-calibrated by romancal's FluxStep (``meta.cal_step.flux`` COMPLETE), so pixel
+values are surface brightness in MJy/sr. :func:`load_l2` gives co-add inputs in MJy/sr whatever the file holds (an
+L2 still in DN/s is scaled by ``meta.photometry.conversion_megajanskys``, as romancal's MosaicPipeline runs FluxStep
+first). A flux in nJy is a sum of MJy/sr values times the pixel area of the grid they were summed on, in sr, times
+1e15 (:func:`njy_factor` for an L2, :func:`grid_njy_factor` for a co-add grid).
 """
 
 from __future__ import annotations
@@ -29,6 +35,14 @@ class L2Input:
     exptime: float
     filename: str
     product_id: int | None = None
+    conversion_rel_err: float | None = None  # relative uncertainty of the DN/s -> MJy/sr conversion, if known
+    pixel_area: float | None = None  # nominal L2 pixel area, sr (meta.photometry.pixel_area)
+
+    def njy_per_pixel(self) -> float:
+        """nJy per (MJy/sr x L2 pixel): a sum of :attr:`arrays` data values times this is a flux in nJy."""
+        if not self.pixel_area or self.pixel_area <= 0:
+            raise MosaicError(f"{self.filename}: no pixel area in meta.photometry")
+        return self.pixel_area * NJY_PER_MJY
 
 
 def _mjd(value: Any) -> float | None:
@@ -38,6 +52,36 @@ def _mjd(value: Any) -> float | None:
         return float(Time(value).mjd)
     except Exception:
         return None
+
+
+def flux_calibrated(meta: Any) -> bool:
+    """Whether an L2's pixels are MJy/sr (romancal's FluxStep ran: ``meta.cal_step.flux`` COMPLETE)."""
+    try:
+        return str(meta.cal_step.flux) == "COMPLETE"
+    except (AttributeError, KeyError):
+        return False
+
+
+def to_mjy_sr(meta: Any) -> float:
+    """Factor that turns an L2's pixel values into MJy/sr: 1 once flux-calibrated, else ``conversion_megajanskys``.
+
+    Parameters
+    ----------
+    meta
+        The ``meta`` node of an open L2 ``ImageModel``.
+    """
+    if flux_calibrated(meta):
+        return 1.0
+    conv = float(meta.photometry.conversion_megajanskys)
+    if not conv > 0:
+        raise MosaicError(f"{getattr(meta, 'filename', 'L2')}: in DN/s without a photometric conversion "
+                          f"(meta.photometry.conversion_megajanskys = {conv})")
+    return conv
+
+
+def grid_njy_factor(pixel_scale_arcsec: float) -> float:
+    """nJy per (MJy/sr x pixel) on a grid of square pixels of ``pixel_scale_arcsec`` (e.g. a skycell's 0.055")."""
+    return float(np.radians(pixel_scale_arcsec / 3600.0) ** 2) * NJY_PER_MJY
 
 
 def load_l2(source: str | Path | Any, product_id: int | None = None) -> L2Input:
@@ -53,7 +97,8 @@ def load_l2(source: str | Path | Any, product_id: int | None = None) -> L2Input:
     Returns
     -------
     L2Input
-        The co-add input and the image's filter, exposure times and file name.
+        The co-add input (``data``/``err`` in MJy/sr, ``var_poisson`` in (MJy/sr)^2) and the image's filter,
+        exposure times and file name.
 
     Raises
     ------
@@ -73,14 +118,36 @@ def load_l2(source: str | Path | Any, product_id: int | None = None) -> L2Input:
     wcs = meta.get("wcs") if hasattr(meta, "get") else getattr(meta, "wcs", None)
     exp = meta.exposure
     exptime = float(exp.get("effective_exposure_time") or exp.get("exposure_time") or 1.0)
+    conv = to_mjy_sr(meta)
+
+    def sb(values: Any, power: int = 1) -> np.ndarray:
+        arr = np.asarray(values, dtype=np.float32)
+        return arr if conv == 1.0 else (arr * np.float32(conv**power)).astype(np.float32)
+
     arrays = CoaddInput(
-        data=np.asarray(model.data, dtype=np.float32), err=np.asarray(model.err, dtype=np.float32),
-        wcs=wcs, dq=np.asarray(model.dq) if "dq" in model else None,
-        var_poisson=np.asarray(model.var_poisson, dtype=np.float32) if "var_poisson" in model else None,
-        exptime=exptime, name=name,
+        data=sb(model.data), err=sb(model.err), wcs=wcs, dq=np.asarray(model.dq) if "dq" in model else None,
+        var_poisson=sb(model.var_poisson, 2) if "var_poisson" in model else None, exptime=exptime, name=name,
+        pixel_area=_pixel_area(meta),
     )
     return L2Input(arrays, str(meta.instrument.optical_element), _mjd(exp.start_time), _mjd(exp.end_time),
-                   exptime, name, product_id)
+                   exptime, name, product_id, _conversion_rel_err(meta), _pixel_area(meta))
+
+
+def _pixel_area(meta: Any) -> float | None:
+    try:
+        area = float(meta.photometry.pixel_area)
+    except (AttributeError, KeyError, TypeError):
+        return None
+    return area if area > 0 else None
+
+
+def _conversion_rel_err(meta: Any) -> float | None:
+    try:
+        conv = float(meta.photometry.conversion_megajanskys)
+        unc = float(meta.photometry.conversion_megajanskys_uncertainty)
+    except (AttributeError, KeyError, TypeError):
+        return None
+    return unc / conv if conv > 0 and unc >= 0 else None
 
 
 def njy_factor(meta: Any) -> float:
@@ -91,8 +158,7 @@ def njy_factor(meta: Any) -> float:
     meta
         The ``meta`` node of an open L2 ``ImageModel``.
     """
-    in_mjy = str(getattr(meta.cal_step, "flux", "")) == "COMPLETE"
-    conv = 1.0 if in_mjy else float(meta.photometry.conversion_megajanskys)
+    conv = 1.0 if flux_calibrated(meta) else float(meta.photometry.conversion_megajanskys)
     return conv * float(meta.photometry.pixel_area) * NJY_PER_MJY
 
 

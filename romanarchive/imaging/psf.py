@@ -44,6 +44,22 @@ def psf_image(band: str, scale: float, size: int = 41, sca: int = 1) -> np.ndarr
     return arr / arr.sum()
 
 
+@lru_cache(maxsize=32)
+def coadd_psf_image(band: str, scale: float, size: int = 41, input_scale: float = 0.11, pixfrac: float = 1.0,
+                    sca: int = 1) -> np.ndarray:
+    """The PSF of a drizzled co-add on a grid of ``scale`` arcsec pixels, normalised to the *total* flux.
+
+    The optical PSF convolved with the detector pixel (``input_scale``), the drizzle drop (``pixfrac`` x
+    ``input_scale``) and the output pixel: the point-source profile of an L3 (or of a DIA per-epoch co-add). The
+    image is not renormalised: its sum is the share of a point source's total flux inside the stamp, so a PSF fit
+    with it gives total fluxes.
+    """
+    import galsim
+
+    obj = galsim.Convolve(psf_object(band, sca), galsim.Pixel(input_scale), galsim.Pixel(pixfrac * input_scale))
+    return np.asarray(obj.drawImage(nx=size, ny=size, scale=scale).array, dtype=float)  # type: ignore[attr-defined]
+
+
 def second_moment_width(psf: np.ndarray) -> float:
     """RMS radius sqrt((Ixx + Iyy) / 2) of an image in pixels: the PSF width used to pick the broadest one."""
     y, x = np.indices(psf.shape, dtype=float)

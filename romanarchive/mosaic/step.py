@@ -1,5 +1,11 @@
 """The mosaic step: L2 files or models -> an L3 ``MosaicModel`` on a skycell (or any TAN grid).
 
+The L3 is surface brightness in MJy/sr on the skycell's 0.055" grid (``err`` in MJy/sr, ``var_*`` in (MJy/sr)^2),
+with ``meta.photometry`` saying so: ``conversion_megajanskys`` = 1 (the values are already MJy/sr) and
+``pixel_area`` the L3 pixel's solid angle in sr, so a flux in nJy is a sum of pixel values x pixel_area x 1e15
+(what romancal's source catalogue does with an L3). ``meta.resample.pixel_scale_ratio`` is romancal's: L3 pixel
+scale over the L2's (0.5 for 0.055" from 0.11").
+
 ``MosaicStep(config).run(inputs, skycell)`` is what jobs and the CLI call; other steps (e.g. difference imaging)
 that need per-epoch images or templates on a skycell call it, or :func:`romanarchive.imaging.coadd.coadd` directly,
 with any list of L2 paths or models.
@@ -19,7 +25,7 @@ import numpy as np
 import pydantic
 
 from romanarchive.imaging.coadd import CoaddParams, CoaddResult, MosaicError, coadd
-from romanarchive.imaging.l2 import L2Input, load_l2
+from romanarchive.imaging.l2 import L2Input, grid_njy_factor, load_l2
 from romanarchive.sky.skycells import Skycell
 from romanarchive.software import package_versions
 
@@ -135,6 +141,18 @@ class MosaicStep:
         return result, [x for x, u in zip(l2, result.used, strict=True) if u]
 
 
+def photometry_meta(pixel_scale_arcsec: float, used: Sequence[L2Input]) -> dict[str, float | None]:
+    """``meta.photometry`` of an L3 in MJy/sr on square pixels of ``pixel_scale_arcsec``.
+
+    ``conversion_megajanskys`` is 1 (MJy/sr per pixel unit); its uncertainty is the inputs' mean relative one
+    (``None`` when they have none); ``pixel_area`` is in sr.
+    """
+    rel = [x.conversion_rel_err for x in used if x.conversion_rel_err is not None]
+    return {"conversion_megajanskys": 1.0,
+            "conversion_megajanskys_uncertainty": float(np.mean(rel)) if rel else None,
+            "pixel_area": grid_njy_factor(pixel_scale_arcsec) / 1e15}
+
+
 def build_model(result: CoaddResult, used: list[L2Input], skycell: Skycell, config: MosaicConfig) -> Any:
     """The ``roman_datamodels`` MosaicModel holding a co-add on a skycell."""
     import roman_datamodels.datamodels as rdm
@@ -161,6 +179,7 @@ def build_model(result: CoaddResult, used: list[L2Input], skycell: Skycell, conf
         meta.coadd_info.time_last = Time(max(ends), format="mjd", scale="utc")
         meta.coadd_info.time_mean = Time(float(np.mean(starts + ends)), format="mjd", scale="utc")
     meta.coadd_info.exposure_time = float(sum(x.exptime for x in used))
+    meta.cal_step.flux = "COMPLETE"  # load_l2 gives MJy/sr (FluxStep's result) whatever the L2 file holds
     meta.cal_step.skymatch = "COMPLETE" if config.skymethod != "none" else "SKIPPED"
     meta.cal_step.outlier_detection = "COMPLETE" if config.outlier_detection else "SKIPPED"
     meta.cal_step.resample = "COMPLETE"
@@ -181,6 +200,7 @@ def build_model(result: CoaddResult, used: list[L2Input], skycell: Skycell, conf
     wi.skycell_name = skycell.name
     wi.s_region = "POLYGON ICRS " + " ".join(f"{a:.8f} {b:.8f}" for a, b in skycell.corners())
     wi.rotation_matrix = [[1.0, 0.0], [0.0, 1.0]]
+    meta["photometry"] = photometry_meta(skycell.pixel_scale, used)
     good = np.isfinite(result.data)
     if np.any(good):
         meta.statistics.image_median = float(np.median(result.data[good]))

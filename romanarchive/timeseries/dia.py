@@ -129,7 +129,9 @@ def difference_image(sci: np.ndarray, sci_err: np.ndarray, tmpl: np.ndarray, tmp
     sci, sci_err, tmpl, tmpl_err
         Images and 1-sigma errors on one grid; NaN marks uncovered pixels.
     psf
-        PSF image on the grid's pixel scale (odd square, any normalisation).
+        PSF image on the grid's pixel scale (odd square), normalised to the total flux: its sum is the share of a
+        point source's flux inside the stamp (e.g. :func:`romanarchive.imaging.psf.coadd_psf_image`), so fluxes are
+        total fluxes.
     params
         Algorithm parameters.
 
@@ -162,7 +164,7 @@ def difference_image(sci: np.ndarray, sci_err: np.ndarray, tmpl: np.ndarray, tmp
             if k is not None:
                 t, vt, convolved = _fft_convolve(t, k), _fft_convolve(vt, k**2), "template"
 
-    pn = (np.asarray(psf, float) / np.sum(psf)).astype(np.float32)
+    pn = np.asarray(psf, dtype=np.float32)
     p2 = float(np.sum(pn.astype(float) ** 2))
     flux = _fft_convolve(s - t, pn[::-1, ::-1]) / p2
     sigma = np.sqrt(np.clip(_fft_convolve(vs + vt, (pn**2)[::-1, ::-1]), 0, None)) / p2

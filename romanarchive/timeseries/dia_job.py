@@ -3,9 +3,9 @@
 A ``dia`` job (one per skycell + filter, queued by the forced photometry of every new L2 that has earlier-epoch
 images under it: :func:`romanarchive.timeseries.forced_job.queue_new_l2` -> :func:`queue_dia`) reads the live L2s of
 its skycell and filter, runs the step (:func:`romanarchive.timeseries.dia_step.difference_epochs`) on the epochs
-not differenced before, converts detections to nJy (the L2's photometric conversion; co-adds keep DN/s summed over
-an aperture), links each to the nearest live static object (farther than ``link_radius_arcsec``: flagged new) and
-writes them to ``dia_sources``.
+not differenced before, converts detections to nJy (the co-adds are MJy/sr on the skycell grid: flux = sum x the
+grid pixel's area in sr x 1e15), links each to the nearest live static object (farther than
+``link_radius_arcsec``: flagged new) and writes them to ``dia_sources``.
 
 Incremental: each run records in ``timeseries_runs`` (the provenance of its rows, whose ``run_id`` they carry) the
 (science, template) L2 sets of the epochs it leaves in ``dia_sources``; the next run keeps the rows of epochs whose
@@ -26,7 +26,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from romanarchive.archive import Archive
-from romanarchive.imaging.l2 import L2Input, load_l2, read_njy_factor
+from romanarchive.imaging.l2 import L2Input, grid_njy_factor, load_l2
 from romanarchive.ingest.query import LiveProduct, live_l2
 from romanarchive.jobs import queue
 from romanarchive.sky.skycells import Skycell, skycell, skycells_for_footprint
@@ -156,8 +156,8 @@ def run_cell(archive: Archive, cell_name: str, filter_name: str, config: DiaConf
     return out
 
 
-def _read_inputs(archive: Archive, rows: list[LiveProduct], need: list[int]) -> tuple[dict[int, L2Input], float]:
-    """The L2s ``need`` (indices into ``rows``) read into arrays, and the nJy factor of the first."""
+def _read_inputs(archive: Archive, rows: list[LiveProduct], need: list[int]) -> dict[int, L2Input]:
+    """The L2s ``need`` (indices into ``rows``) read into arrays (MJy/sr)."""
     with tempfile.TemporaryDirectory(prefix="dia-") as tmp:
         paths: dict[int, Path] = {}
         for i in need:
@@ -165,8 +165,7 @@ def _read_inputs(archive: Archive, rows: list[LiveProduct], need: list[int]) -> 
             local = archive.store.local_path(r.uri)
             paths[i] = Path(local) if local is not None else Path(archive.store.get_file(r.uri,
                                                                                          Path(tmp) / r.filename))
-        inputs = {i: load_l2(paths[i], rows[i].product_id) for i in need}
-        return inputs, read_njy_factor(paths[need[0]])
+        return {i: load_l2(paths[i], rows[i].product_id) for i in need}
 
 
 def _difference(archive: Archive, cell: Skycell, filter_name: str, rows: list[LiveProduct],
@@ -177,7 +176,8 @@ def _difference(archive: Archive, cell: Skycell, filter_name: str, rows: list[Li
         return records
     # Only the L2s the new epochs need: their own and every earlier one (the template).
     need = sorted({int(i) for e in todo for i in np.concatenate(groups[:e + 1])})
-    inputs, to_njy = _read_inputs(archive, rows, need)
+    inputs = _read_inputs(archive, rows, need)
+    to_njy = grid_njy_factor(cell.pixel_scale)  # the differences are measured on the skycell grid
     epochs, out.n_coadds = difference_epochs(inputs, [(r.t_min, r.t_max) for r in rows], groups, todo,
                                              cell, filter_name, cfg)
     for ep in epochs:

@@ -19,7 +19,7 @@ import pydantic
 
 from romanarchive.imaging.coadd import CoaddParams, coadd
 from romanarchive.imaging.l2 import L2Input
-from romanarchive.imaging.psf import psf_image
+from romanarchive.imaging.psf import coadd_psf_image
 from romanarchive.sky.skycells import Skycell
 from romanarchive.timeseries.dia import DiaParams, DiaResult, difference_image
 
@@ -52,7 +52,8 @@ class EpochDifference:
     mjd
         Mean mid-exposure time of the science L2s.
     result
-        The pure function's detections (pixel positions on the cut-out both images cover; image flux units).
+        The pure function's detections (pixel positions on the cut-out both images cover; fluxes are sums of
+        MJy/sr over skycell pixels: times :func:`romanarchive.imaging.l2.grid_njy_factor` gives nJy).
     x, y
         Detection positions on the skycell grid, pixels.
     ra, dec
@@ -124,7 +125,8 @@ def difference_epochs(inputs: Mapping[int, L2Input], times: Sequence[tuple[float
     n_coadds = 0
     if not todo:
         return out, n_coadds
-    psf = psf_image(filter_name, cell.pixel_scale, size=cfg.psf_size)
+    # The co-adds' own point-source profile (optics, L2 pixel, drizzle drop, skycell pixel), in total flux.
+    psf = coadd_psf_image(filter_name, cell.pixel_scale, size=cfg.psf_size)
     for e in todo:
         sci_idx, tmpl_idx = groups[e], np.concatenate(groups[:e])
         sci = coadd([inputs[int(i)].arrays for i in sci_idx], cell.wcs, cell.shape, CoaddParams())

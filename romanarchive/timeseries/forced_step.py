@@ -4,9 +4,9 @@ What the job (:mod:`romanarchive.timeseries.forced_job`) runs on each image, bet
 
 1. the positions' pixel coordinates from the image's gWCS (one vectorised inverse transform);
 2. :func:`romanarchive.timeseries.photometry.forced_photometry` on all of them at once;
-3. corrections to physical units: DN/s -> nJy with the image's ``meta.photometry``
-   (:func:`romanarchive.imaging.l2.njy_factor`: conversion_megajanskys x pixel area x 1e15; images already in
-   MJy/sr use the pixel area only). PSF fluxes are total fluxes (the PSF is normalised to its total); aperture
+3. corrections to physical units: MJy/sr (the flux-calibrated L2) -> nJy with the image's ``meta.photometry``
+   (:func:`romanarchive.imaging.l2.njy_factor`: pixel area x 1e15; an L2 still in DN/s is also multiplied by
+   conversion_megajanskys). PSF fluxes are total fluxes (the PSF is normalised to its total); aperture
    fluxes carry the PSF's aperture correction. Centroid shifts become sky offsets (mas) through the same gWCS.
 """
 
@@ -64,7 +64,7 @@ class ImageArrays:
 
 
 def read_l2(path: str | Path | Any) -> ImageArrays:
-    """Read an L2 ``ImageModel`` (path or open model) into arrays and its DN/s (or MJy/sr) -> nJy factor."""
+    """Read an L2 ``ImageModel`` (path or open model) into arrays and its MJy/sr (or DN/s) -> nJy factor."""
     import roman_datamodels.datamodels as rdm
 
     model = rdm.open(path) if isinstance(path, (str, Path)) else path

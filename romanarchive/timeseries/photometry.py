@@ -11,7 +11,7 @@ indexing without a copy of the image) and fitted in batch:
   the shift from the fixed position and its covariance; a shift beyond ``shift_snr`` sigma (a systematic floor
   added) flags the measurement, which is then measured again at the shifted position.
 
-Everything is in the image's units (DN/s for Roman L2); the caller scales to nJy.
+Everything is in the image's units (MJy/sr for the archive's L2s); the caller scales to nJy.
 """
 
 from __future__ import annotations
