@@ -157,6 +157,23 @@ def test_synthetic_sources_avoid_gaia_glare(tab: Table) -> None:
     assert seps.arcsec.min() > 4.0
 
 
+def test_synthetic_sources_avoid_gaia_spikes(cfg: SurveyConfig, specs: list[L1Spec], tab: Table) -> None:
+    """Beyond the glare radius the diffraction spikes and wings still matter: sources stay off them too."""
+    gaia = truth._gaia(cfg, specs, list(cfg.filters))
+    patch = truth._patches(specs, gaia)[0]
+    assert patch.glare is not None
+    limit = truth.GLARE_LIMIT * 10 ** (-0.4 * 21.0)
+    # The map flags more than the old 8" circles: spikes cross the image.
+    assert (patch.glare > limit).mean() > 0.2
+    synth = tab[np.isin(tab["kind"], ["star", "variable", "transient", "galaxy"])]
+    x, y = patch.wcs.radecToxy(np.asarray(synth["ra"]), np.asarray(synth["dec"]), units="deg")
+    inside = (x > 0) & (x < cfg.size - 1) & (y > 0) & (y < cfg.size - 1)
+    pad = truth._GLARE_PAD
+    glare = patch.glare[np.rint(y[inside]).astype(int) + pad, np.rint(x[inside]).astype(int) + pad]
+    # Sources placed for the other pointing were checked on its own map (same sky, same spikes).
+    assert inside.sum() > 20 and (glare <= limit).mean() > 0.95
+
+
 def test_transients(cfg: SurveyConfig, specs: list[L1Spec], tab: Table) -> None:
     tr = tab[tab["kind"] == "transient"]
     for row in tr:
@@ -272,3 +289,151 @@ def test_simulate_survey_end_to_end(tmp_path: Path) -> None:
         assert all((tmp_path / p).exists() for p in files.values())
     assert (tmp_path / "truth" / "truth.ecsv").exists()
     assert survey.load_manifest(tmp_path).config == config
+
+
+# --------------------------------------------------------------------------- bright-star wings
+
+
+def _one_star(ra: float, dec: float, mag: float, filt: str = "F158") -> Table:
+    return Table({
+        "ra": [ra], "dec": [dec], "type": ["PSF"], "n": [0.0], "half_light_radius": [0.0], "pa": [0.0],
+        "ba": [1.0], filt: [10.0 ** (-0.4 * mag)],
+    })
+
+
+def _noiseless(objs: list, xy: list[tuple[float, float]], size: int = 256, wide: bool = True) -> np.ndarray:
+    """romanisim's add_objects_to_image on an empty image, with or without the archive's wide wings."""
+    import contextlib
+
+    import galsim
+    import romanisim.image as rimage
+    import romanisim.psf as rpsf
+
+    from romanarchive.sim.l1 import detector_size
+    from romanarchive.sim.wings import wide_wings
+
+    spec = L1Spec(ra=survey.DEMO_FIELD[0], dec=survey.DEMO_FIELD[1], size=size)
+    wcs = survey.spec_wcs(spec)
+    with detector_size(size), (wide_wings(1, "F158", size) if wide else contextlib.nullcontext()):
+        psf = rpsf.make_psf(1, "F158", wcs=wcs, psftype="galsim", variable=True)
+        img = galsim.ImageF(size, size, wcs=wcs)
+        x, y = (np.array(a, float) for a in zip(*xy, strict=True))
+        rimage.add_objects_to_image(img, objs, x, y, psf, 139.0 * 3.38e10, filter_name="F158")
+    return img.array
+
+
+def _point(mag: float) -> object:
+    import galsim
+    from romanisim.catalog import CatalogObject
+
+    return CatalogObject(None, galsim.DeltaFunction(), {"F158": 10.0 ** (-0.4 * mag)})
+
+
+def test_wide_wings_leave_faint_sources_alone() -> None:
+    """Sources below WIDE_PSF_ELECTRONS get romanisim's own pixels, bit for bit."""
+    import galsim
+    from romanisim.catalog import CatalogObject
+
+    objs = [_point(19.0), CatalogObject(None, galsim.Sersic(1.5, half_light_radius=0.4), {"F158": 1e-8})]
+    xy = [(100.3, 90.7), (160.0, 150.2)]
+    assert np.array_equal(_noiseless(objs, xy, wide=True), _noiseless(objs, xy, wide=False))
+
+
+def test_bright_star_drawn_over_the_whole_image() -> None:
+    """A 9th-magnitude star lights every pixel (no stamp border) and its profile falls smoothly."""
+    from romanarchive.sim.wings import WIDE_PSF_ELECTRONS
+
+    x0, y0 = 60.2, 70.6
+    wide = _noiseless([_point(9.0)], [(x0, y0)])
+    narrow = _noiseless([_point(9.0)], [(x0, y0)], wide=False)
+    assert WIDE_PSF_ELECTRONS < 139.0 * 3.38e10 * 10 ** (-0.4 * 9.0)
+    assert (narrow == 0).mean() > 0.3  # romanisim's own stamp stops well inside a 256² image ...
+    assert wide.min() > 0  # ... the wide one reaches every pixel, with no negative ringing
+    yy, xx = np.indices(wide.shape)
+    r = np.hypot(xx - x0, yy - y0) * survey.PIXEL_SCALE
+    edges = np.arange(5.0, r.max(), 1.0)
+    # Medians over 1" annuli: the diffraction spikes, a few pixels of each annulus, do not count.
+    prof = np.array([np.median(wide[(r >= a) & (r < a + 1)]) for a in edges])
+    assert prof[edges >= 20].min() > 1.0  # > 1 e-/pixel beyond 20"
+    # No step: from one annulus to the next the profile falls by less than half (a stamp border drops it
+    # to zero) and never rises much (aliased wings folded back into the stamp would).
+    steps = prof[1:] / prof[:-1]
+    assert steps.min() > 0.5 and steps.max() < 1.2, steps
+    # The core is romanisim's PSF (finer pupil sampling here, aberrations at the image centre rather than
+    # interpolated from the corners): the same pixels to a few % of the peak.
+    core = (slice(int(y0) - 10, int(y0) + 11), slice(int(x0) - 10, int(x0) + 11))
+    assert np.abs(wide[core] - narrow[core]).max() < 0.03 * narrow.max()
+    assert np.sqrt(np.mean((wide[core] - narrow[core]) ** 2)) < 0.005 * narrow.max()
+    # Flux: the image holds nearly all of it (the star is inside, the wings leave through the edges).
+    total = 139.0 * 3.38e10 * 10 ** (-0.4 * 9.0)
+    assert 0.97 * total < wide.sum() < total
+
+
+@pytest.mark.slow
+def test_simulated_bright_star_has_no_stamp_edge(tmp_path: Path) -> None:
+    """In a simulated L1 (noise, sky, cosmic rays) a bright star's wing is there out to the image edge."""
+    import asdf
+
+    from romanarchive.sim.l1 import make_l1
+
+    spec = L1Spec(ra=survey.DEMO_FIELD[0], dec=survey.DEMO_FIELD[1], size=256, seed=7)
+    x0, y0 = 60.0, 70.0
+    ra, dec = survey.spec_wcs(spec).xyToradec(x0, y0, units="deg")
+
+    def counts(mag: float, name: str) -> np.ndarray:
+        with asdf.open(make_l1(spec, _one_star(float(ra), float(dec), mag), tmp_path / name)) as af:
+            data = np.asarray(af["roman"]["data"], float)
+        return (data[-1] - data[0])[4:-4, 4:-4]  # DN accumulated between first and last resultant
+
+    diff = counts(9.0, "star.asdf") - counts(40.0, "sky.asdf")  # same seed: the sky level cancels
+    yy, xx = np.indices(diff.shape)
+    r = np.hypot(xx - x0, yy - y0) * survey.PIXEL_SCALE
+    edges = np.arange(5.0, r.max() - 1, 1.0)
+    med = np.array([np.median(diff[(r >= a) & (r < a + 1)]) for a in edges])
+    assert (edges[-1] > 25) and med.min() > 0, med
+    assert np.median(diff[r > 20]) > 2.0  # DN: wing flux beyond 20" (the old stamp ended at ~12-17")
+    assert (med[1:] / med[:-1]).min() > 0.4, med
+
+
+# --------------------------------------------------------------------------- apcorr reference file
+
+
+@pytest.mark.slow
+def test_apcorr_ee_radii_in_arcsec(tmp_path: Path) -> None:
+    """``ee_radii`` are arcsec (as romancal evaluates them): in native pixels they give the PSF's encircled energy."""
+    import galsim
+    from photutils.aperture import CircularAperture, aperture_photometry
+    from roman_datamodels import datamodels as rdm
+    from romanisim.psf import make_one_psf_galsim
+
+    from romanarchive.sim.references import write_reference_set
+
+    size = 256
+    path = write_reference_set(tmp_path, detector="WFI01", optical_element="F158", size=size,
+                               reftypes=("apcorr",))["apcorr"]
+    with rdm.open(path) as ref:
+        entry = ref.data["F158"]
+        fractions, radii = np.asarray(entry["ee_fractions"]), np.asarray(entry["ee_radii"])
+    # A Roman PSF in F158 holds half its light within ~0.1-0.2" and 90 % within ~1": arcsec, not pixels.
+    assert 0.08 < np.interp(0.5, fractions, radii) < 0.25 and 0.4 < np.interp(0.9, fractions, radii) < 2.0
+    # The same unit-flux PSF, drawn independently with romanisim's nominal 0.11" pixel response (the local
+    # pixel is within 1 % of it) on a 4x finer grid, measured by photutils in circles of ee_radii / 0.11
+    # native pixels: fractions of the total flux.
+    psf = make_one_psf_galsim(1, "F158", pix=((size - 1) / 2, (size - 1) / 2))  # SCA axes, arcsec
+    img = galsim.Convolve(psf, galsim.Pixel(survey.PIXEL_SCALE)).drawImage(
+        nx=801, ny=801, scale=survey.PIXEL_SCALE / 4, method="no_pixel").array
+    native = radii / survey.PIXEL_SCALE
+    measured = [float(aperture_photometry(img, CircularAperture((400.0, 400.0), 4 * r))["aperture_sum"][0])
+                for r in native]
+    np.testing.assert_allclose(measured, fractions, atol=0.01)
+    # romancal interpolates the file with a spline at its aperture radii (arcsec): the PSF's EE there too.
+    from types import SimpleNamespace
+
+    from romancal.source_catalog._utils import get_ee_spline
+
+    model = SimpleNamespace(meta=SimpleNamespace(instrument=SimpleNamespace(optical_element="F158")))
+    spline = get_ee_spline(model, str(path))
+    for arcsec in (0.2, 0.4, 0.8):
+        ee = float(aperture_photometry(img, CircularAperture((400.0, 400.0), arcsec / survey.PIXEL_SCALE * 4))
+                   ["aperture_sum"][0])
+        assert abs(float(spline(arcsec)) - ee) < 0.01, (arcsec, float(spline(arcsec)), ee)

@@ -17,10 +17,14 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from romanarchive.calib.pipeline import CalibConfig, calibrate
+from romanarchive.sim.l1 import SIMULATION_VERSION
 from romanarchive.sim.survey import SurveyConfig, SurveyManifest, load_manifest, simulate_survey
 
-#: Bumped when the simulation or calibration code changes what a cached survey would contain.
-CACHE_VERSION = 2
+#: Bumped when the calibration code changes what a cached survey would contain.  The key also holds
+#: `SIMULATION_VERSION` (the simulated pixels) and the default calibration options (e.g. FluxStep on/off).
+CACHE_VERSION = 3
+# Options that cannot change the L2 pixels stay out of the key.
+_NEUTRAL_CALIB_OPTIONS = {"maximum_cores", "crds_path", "sample_interval_s"}
 
 
 def science_config(**overrides: object) -> SurveyConfig:
@@ -37,8 +41,12 @@ def science_config(**overrides: object) -> SurveyConfig:
 
 
 def config_key(config: SurveyConfig) -> str:
-    """Stable hash of a configuration (and of this module's cache version)."""
-    blob = json.dumps({"v": CACHE_VERSION, "config": config.model_dump(mode="json")}, sort_keys=True)
+    """Stable hash of a configuration, of this module's cache version and of the simulation version."""
+    calib = CalibConfig().model_dump(mode="json", exclude=_NEUTRAL_CALIB_OPTIONS)
+    blob = json.dumps(
+        {"v": CACHE_VERSION, "sim": SIMULATION_VERSION, "calib": calib, "config": config.model_dump(mode="json")},
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -1,13 +1,15 @@
 """Simulate one WFI level-1 (uncalibrated ramp) exposure with romanisim, offline.
 
 romanisim is run with ``usecrds=False`` and galsim's built-in Roman PSF and WCS,
-so nothing is downloaded.  Two things are added on top of romanisim:
+so nothing is downloaded.  Three things are added on top of romanisim:
 
 * a *small-detector* mode: romanisim has no option for images smaller than the
   4088x4088 science area, but its geometry is driven by a handful of module
   globals (``n_pix``).  :func:`detector_size` patches them for the duration of a
   simulation (and restores them), which gives a valid central cut-out of the
   detector that romancal can calibrate (size 512 in ~6 s instead of ~65 s).
+* bright point sources drawn with the PSF's full extent over the whole image instead of in
+  romanisim's truncated stamps (:mod:`romanarchive.sim.wings`).
 * a WCS that romancal can reproduce: the file's ``meta.wcsinfo`` is rewritten to
   the detector aperture using a pixel->V2/V3 polynomial fitted to galsim's WCS
   (:func:`fit_distortion`); the same fit is stored as the DISTORTION reference
@@ -34,6 +36,7 @@ from astropy.time import Time
 __all__ = [
     "FULL_SIZE",
     "IMAGING_FILTERS",
+    "SIMULATION_VERSION",
     "L1Spec",
     "detector_size",
     "fit_distortion",
@@ -51,6 +54,10 @@ IMAGING_FILTERS = ("F062", "F087", "F106", "F129", "F146", "F158", "F184", "F213
 
 # Patching module globals is process-wide: serialise every patched region.
 _PATCH_LOCK = threading.RLock()
+
+#: Bumped whenever the pixels :func:`make_l1` draws for a given spec and catalogue change
+#: (2: bright point sources drawn with the PSF's full extent, :mod:`romanarchive.sim.wings`).
+SIMULATION_VERSION = 2
 
 
 class L1Spec(pydantic.BaseModel):
@@ -327,7 +334,9 @@ def _simulate(spec: L1Spec, catalog: Table) -> tuple[Any, dict[str, Any]]:
     from romanisim.models import parameters
     from romanisim.models import wcs as rwcs
 
-    with detector_size(spec.size):
+    from romanarchive.sim.wings import wide_wings
+
+    with detector_size(spec.size), wide_wings(spec.sca, spec.bandpass, spec.size):
         meta = _base_metadata(spec)
         # Cosmic-ray rate is given per detector area: scale it to the cut-out.
         crparam = {"area": parameters.cr["area"] * (spec.size / FULL_SIZE) ** 2}
@@ -410,6 +419,7 @@ def make_l1(spec: L1Spec, catalog: Table, path: Path) -> Path:
     simcat = extras.pop("simcatobj", None)
     provenance: dict[str, Any] = {
         "version": romanisim.__version__,
+        "simulation_version": SIMULATION_VERSION,
         "spec": spec.model_dump(),
     }
     if simcat is not None:

@@ -31,7 +31,10 @@ FILTER_REFTYPES = frozenset({"dark", "distortion", "flat", "apcorr", "epsf"})
 
 _NBORDER = 4
 _AUTHOR = "romanarchive"
-_EE_FRACTIONS = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+# romancal fits a cubic spline through (ee_radii, ee_fractions) and evaluates it at its aperture radii: 9
+# fractions 0.1..0.9 let it overshoot by up to 0.1 between 0.3" and 1.6" (measured, F158/F213); this grid,
+# denser where the encircled energy flattens, keeps it within 0.003 of the PSF's.
+_EE_FRACTIONS: np.ndarray = np.concatenate([np.arange(0.1, 0.8, 0.05), np.arange(0.8, 0.951, 0.025)]).round(3)
 _EPSF_OVERSAMPLE = 4
 _EPSF_STAMP = 181  # oversampled pixels (~45 native pixels), odd so the centre is a pixel
 
@@ -81,17 +84,20 @@ def _meta(model: Any, reftype: str, detector: str, optical_element: str | None, 
 
 def _psf_stamps(
     detector: str, optical_element: str, size: int, positions: list[tuple[float, float]]
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], list[float]]:
     """Draw galsim's Roman PSF (as romanisim uses it) integrated over native pixels, oversampled.
 
-    Each stamp sums to ``oversample**2`` (romancal's "new style" ePSF convention).
+    The PSF has unit total flux and each stamp is scaled by ``oversample**2`` (romancal's "new style"
+    ePSF convention), so a stamp sums to ``oversample**2`` times the PSF's fraction inside it (~97 %):
+    a PSF fit then measures total flux.  Also returns the native pixel scale (arcsec, square root of the
+    local pixel area) at each position.
     """
     import galsim
     from romanisim import ris_make_utils
     from romanisim.models import wcs as rwcs
     from romanisim.psf import make_one_psf_galsim
 
-    stamps = []
+    stamps, scales = [], []
     with detector_size(size):
         meta = ris_make_utils.set_metadata(bandpass=optical_element, sca=int(detector[3:]))
         rwcs.fill_in_parameters(meta, galsim.CelestialCoord(270 * galsim.degrees, 66 * galsim.degrees))
@@ -106,18 +112,40 @@ def _psf_stamps(
                 nx=_EPSF_STAMP, ny=_EPSF_STAMP, wcs=fine, method="no_pixel"
             )
             stamps.append((img.array * _EPSF_OVERSAMPLE**2).astype(np.float32))
-    return stamps
+            scales.append(float(np.sqrt(local.pixelArea())))
+    return stamps, scales
 
 
-def _encircled_energy(stamp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Radii (native pixels) enclosing ``_EE_FRACTIONS`` of a centred oversampled ePSF stamp."""
-    n = stamp.shape[0]
-    yy, xx = np.indices(stamp.shape)
-    r = np.hypot(xx - n // 2, yy - n // 2).ravel() / _EPSF_OVERSAMPLE
-    order = np.argsort(r)
-    cum = np.cumsum(stamp.ravel()[order]) / stamp.sum()
-    radii = np.interp(_EE_FRACTIONS, cum, r[order])
-    return _EE_FRACTIONS.copy(), radii.astype(np.float64)
+def _encircled_energy(stamp: np.ndarray, pixel_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Radii (arcsec) enclosing ``_EE_FRACTIONS`` of the total flux of a centred oversampled ePSF stamp.
+
+    Fractions are of the PSF's total flux (``oversample**2`` in a stamp, see :func:`_psf_stamps`), not of
+    the part inside the stamp, so aperture corrections give total fluxes.  romancal evaluates the apcorr
+    spline at its aperture radii in arcsec (0.2", 0.4", ...) and so do the CRDS files, although rad's
+    schema text says pixels: the radii are written in arcsec.
+
+    Parameters
+    ----------
+    stamp
+        ePSF oversampled by ``_EPSF_OVERSAMPLE``, centred on its central pixel.
+    pixel_scale
+        Native pixel scale in arcsec.
+    """
+    from photutils.aperture import CircularAperture, aperture_photometry
+
+    centre = float(stamp.shape[0] // 2)
+    # Exact-overlap circles every 1/4 oversampled pixel: assigning whole pixels to rings is too coarse
+    # inside ~1.5 native pixels, where the EE curve is steep.
+    r = np.arange(0.25, centre, 0.25)
+    sums = aperture_photometry(stamp, [CircularAperture((centre, centre), x) for x in r], method="exact")
+    cum: np.ndarray = np.maximum.accumulate(
+        np.array([float(sums[f"aperture_sum_{i}"][0]) for i in range(len(r))]) / _EPSF_OVERSAMPLE**2
+    )
+    # Only fractions the stamp reaches (it holds ~95-99 % of the light, depending on the filter).
+    reached = float(cum[-1]) - 0.005
+    fractions = _EE_FRACTIONS[np.less(_EE_FRACTIONS, reached)]
+    radii = np.interp(fractions, cum, r / _EPSF_OVERSAMPLE * pixel_scale)
+    return fractions.astype(np.float64), radii.astype(np.float64)
 
 
 def _photom_table(detector: str, gain: float) -> dict[str, Any]:
@@ -227,17 +255,18 @@ def _build(
         stamps = psf_cache["stamps"]
         if reftype == "apcorr":
             m = rdm.ApcorrRefModel.create_fake_data()
-            frac, radii = _encircled_energy(stamps[len(stamps) // 2])
+            centre = len(stamps) // 2
+            frac, radii = _encircled_energy(stamps[centre], float(psf_cache["pixel_scales"][centre]))
             m.data = {
                 optical_element: {
                     "ee_fractions": frac,
                     "ee_radii": radii,
                     "ap_corrections": 1.0 / frac,
-                    "sky_background_rin": float(radii[-1] * 2),
+                    "sky_background_rin": float(radii[-1] * 2),  # arcsec, like ee_radii
                     "sky_background_rout": float(radii[-1] * 3),
                 }
             }
-            what = "encircled energy of galsim's Roman PSF"
+            what = "encircled energy of galsim's Roman PSF (ee_radii in arcsec)"
         else:
             m = rdm.EpsfRefModel.create_fake_data()
             # romancal picks spectral-type index 1 (G2V): provide three identical ones.
@@ -259,14 +288,20 @@ def _build(
 
 
 def _epsf_grid(detector: str, optical_element: str, size: int, cache: dict[str, Any]) -> list[np.ndarray]:
-    """ePSF stamps on a 3x3 grid; small cut-outs reuse the centre PSF (variation is negligible)."""
+    """ePSF stamps on a 3x3 grid; small cut-outs reuse the centre PSF (variation is negligible).
+
+    Also leaves the positions and native pixel scales (arcsec) in ``cache``.
+    """
     edge = np.array([0.1, 0.5, 0.9]) * (size - 1)
     positions = [(float(x), float(y)) for y in edge for x in edge]
     cache["positions"] = positions
     if size >= 2048:
-        return _psf_stamps(detector, optical_element, size, positions)
-    centre = _psf_stamps(detector, optical_element, size, [positions[4]])[0]
-    return [centre] * len(positions)
+        stamps, scales = _psf_stamps(detector, optical_element, size, positions)
+    else:
+        centre, scale = _psf_stamps(detector, optical_element, size, [positions[4]])
+        stamps, scales = centre * len(positions), scale * len(positions)
+    cache["pixel_scales"] = scales
+    return stamps
 
 
 def write_reference_set(

@@ -15,7 +15,10 @@ Conventions
 * Transients: no flux before ``t0``; then ``mag + decay * (mjd - t0)`` (mag/day).
 * Synthetic stars are no brighter than 18 mag (~1 mag below saturation of the peak pixel at MA
   table 4); Gaia stars keep their real brightness and saturate, as real ones would, so synthetic
-  sources (and moving-object tracks) are kept out of their glare (8" at G = 9, more if brighter).
+  sources (and moving-object tracks) are kept out of their glare (8" at G = 9, more if brighter) and
+  off their diffraction spikes and wings, which reach across the whole image
+  (:mod:`romanarchive.sim.wings`): nowhere where the glare left in a 0.4" aperture after a local
+  background annulus is subtracted exceeds `GLARE_LIMIT` of a 21st-magnitude star.
 * Transients appear between the end of epoch 0 and the start of the last epoch (never with 1 epoch).
 """
 
@@ -40,6 +43,11 @@ REF_FILTER = "F158"
 GAIA_EPOCH_MJD = 57388.5  # J2016.0, Gaia DR3 reference epoch
 # G<10 stars are mostly G/K types: AB mag ≈ G + GAIA_SLOPE × (λ - 0.62 µm).
 GAIA_SLOPE = -0.5
+#: Largest glare flux (from saturated Gaia stars, in the REF_FILTER) a synthetic source may sit on, as a
+#: fraction of a 21-mag star: what a 0.4" aperture holds after subtracting a 1-2" annulus' mean.
+GLARE_LIMIT = 0.02
+_GLARE_APERTURE_PX, _GLARE_ANNULUS_PX = 0.4 / 0.11, (9.0, 18.0)
+_GLARE_PAD = 64  # pixels the glare map reaches past the image: sources are also placed in the margins
 # --------------------------------------------------------------------------- footprints
 
 
@@ -47,14 +55,18 @@ class _Patch:
     """One image footprint (pointing × detector at dither 0, epoch 0) used to place sources.
 
     `avoid` is (ra, dec, radius_arcsec) of saturated Gaia stars: synthetic sources are kept out of
-    their glare so that their photometry (light curves, transients) stays clean.
+    their glare so that their photometry (light curves, transients) stays clean.  `glare` (optional,
+    the footprint's pixels plus `_GLARE_PAD` on each side) is the glare in a background-subtracted
+    aperture (maggies): where it exceeds `GLARE_LIMIT` of a 21-mag star is not clear either.
     """
 
-    def __init__(self, spec: L1Spec, avoid: tuple[np.ndarray, np.ndarray, np.ndarray]):
+    def __init__(self, spec: L1Spec, avoid: tuple[np.ndarray, np.ndarray, np.ndarray],
+                 glare: np.ndarray | None = None):
         self.spec = spec
         self.wcs = spec_wcs(spec)
         self.size = spec.size
         self.avoid = avoid
+        self.glare = glare
 
     def to_sky(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ra, dec = self.wcs.xyToradec(np.asarray(x, float), np.asarray(y, float), units="deg")
@@ -65,7 +77,15 @@ class _Patch:
         ara, adec, rad = self.avoid
         dx = ((ra[:, None] - ara[None, :] + 180.0) % 360.0 - 180.0) * np.cos(np.radians(adec))[None, :]
         d = np.hypot(dx, dec[:, None] - adec[None, :]) * 3600.0
-        return np.all(d > rad[None, :], axis=1)
+        ok = np.all(d > rad[None, :], axis=1)
+        if self.glare is not None and len(ra):
+            x, y = self.wcs.radecToxy(np.asarray(ra, float), np.asarray(dec, float), units="deg")
+            ix, iy = np.rint(x).astype(int) + _GLARE_PAD, np.rint(y).astype(int) + _GLARE_PAD
+            n = self.glare.shape[0]
+            inside = (ix >= 0) & (ix < n) & (iy >= 0) & (iy < n)
+            limit = GLARE_LIMIT * 10 ** (-0.4 * 21.0)
+            ok[inside] &= self.glare[iy[inside], ix[inside]] <= limit
+        return ok
 
     def random_sky(self, rng: np.random.Generator, n: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
         # Uniform in pixels (+margin so dithered frames stay filled), mapped through the real WCS;
@@ -94,7 +114,38 @@ def _patches(specs: list[L1Spec], gaia: Table) -> list[_Patch]:
     # Glare radius: 8" at G = 9, growing by 10^(0.2 ΔG) for brighter stars.
     radius = np.clip(8.0 * 10 ** (-0.2 * (np.asarray(gaia["g"], float) - 9.0)), 4.0, 60.0)
     avoid = (np.asarray(gaia["ra"], float), np.asarray(gaia["dec"], float), radius)
-    return [_Patch(s, avoid) for s in seen.values()]
+    return [_Patch(s, avoid, _glare_map(s, gaia) if len(gaia) else None) for s in seen.values()]
+
+
+def _glare_map(spec: L1Spec, gaia: Table) -> np.ndarray:
+    """|glare| (maggies) in a 0.4" aperture minus its 1-2" annulus mean, at each pixel of `spec`'s image.
+
+    The map reaches `_GLARE_PAD` pixels past the image on each side (``map[0, 0]`` is pixel (-pad, -pad)).
+
+    The Gaia stars are drawn noiseless in REF_FILTER with the wide PSF the simulation uses for them
+    (:mod:`romanarchive.sim.wings`); both sums are linear filters of that image, done as one FFT.
+    """
+    import galsim
+    from romanisim.catalog import CatalogObject
+    from scipy.signal import fftconvolve
+
+    from romanarchive.sim.wings import draw_wide, wide_psf
+
+    lo, hi = -_GLARE_PAD, spec.size - 1 + _GLARE_PAD  # 0-based pixels, as radecToxy gives them here
+    image = galsim.ImageF(galsim.BoundsI(lo, hi, lo, hi))
+    x, y = spec_wcs(spec).radecToxy(np.asarray(gaia["ra"], float), np.asarray(gaia["dec"], float), units="deg")
+    psf = wide_psf(spec.sca, REF_FILTER, spec.size)
+    mags = np.asarray(gaia["g"], float) + GAIA_SLOPE * (WAVELENGTH_UM[REF_FILTER] - 0.62)
+    for xi, yi, mag in zip(x, y, mags, strict=True):
+        star = CatalogObject(None, galsim.DeltaFunction(), {REF_FILTER: 10 ** (-0.4 * mag)})
+        draw_wide(image, star, float(xi), float(yi), psf, 1.0, REF_FILTER)
+    k = int(np.ceil(_GLARE_ANNULUS_PX[1]))
+    yy, xx = np.mgrid[-k:k + 1, -k:k + 1]
+    r = np.hypot(xx, yy)
+    disk = (r <= _GLARE_APERTURE_PX).astype(float)
+    annulus = ((r > _GLARE_ANNULUS_PX[0]) & (r < _GLARE_ANNULUS_PX[1])).astype(float)
+    kernel = disk - disk.sum() / annulus.sum() * annulus
+    return np.abs(fftconvolve(image.array.astype(float), kernel, mode="same"))
 
 
 # --------------------------------------------------------------------------- truth table
