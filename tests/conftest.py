@@ -99,8 +99,11 @@ def catalogue_one_skycell(archive: Archive, l2: list[Path], cell_of: Any = None)
     from romanarchive.mosaic.job import build_and_register
     from romanarchive.mosaic.step import MosaicConfig
 
-    results = list(ingest_paths(archive, l2))
-    assert all(hasattr(r, "product_id") for r in results), results
+    # The catalog step reads each band's apcorr and ePSF reference files from the archive.
+    refs = sorted({p for f in l2 for t in ("apcorr", "epsf")
+                   for p in (f.parent.parent / "refs").rglob(f"*_{t}_*.asdf")})
+    results = list(ingest_paths(archive, [*refs, *l2]))
+    assert all(hasattr(r, "product_id") or hasattr(r, "ref_id") for r in results), results
     with archive.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM jobs"))
         filters = conn.execute(sa.text("SELECT DISTINCT filter FROM products WHERE level = 2")).scalars().all()

@@ -174,7 +174,7 @@ def test_client_catalog_lightcurve_level5(catalogued: Archive, tmp_path: Path) -
         c = RomanArchive(base)
         cone = c.cone((ra0, dec0), r * u.deg)
         assert set(np.asarray(cone["source_id"]).tolist()) == expected
-        assert set(cone["release"]) == {"live"} and str(cone["f158_flux_ap"].unit) == "nJy"
+        assert set(cone["release"]) == {"live"} and str(cone["psf_f158_flux"].unit) == "nJy"
         assert np.all(np.diff(np.asarray(cone["dist"])) >= 0) and float(cone["dist"].max()) <= r + 1e-9
         scs = c.cone((ra0, dec0), r * u.deg, table=None, verbosity=1)  # /scs serves the same catalog by default
         assert set(np.asarray(scs["source_id"]).tolist()) == expected

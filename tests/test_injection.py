@@ -11,17 +11,21 @@ from click.testing import CliRunner
 from support.synthetic import synthetic_image
 
 from romanarchive.archive import Archive
+from romanarchive.catalog.draw import mosaic_model
 from romanarchive.catalog.injection import InjectionConfig, injection_grid, run_injection, store_injection
-from romanarchive.catalog.measure import BandImage
 from romanarchive.catalog.step import LoadedImage
 
 
 @pytest.fixture(scope="module")
-def injected() -> tuple[LoadedImage, InjectionConfig, object]:
+def injected(tmp_path_factory: pytest.TempPathFactory) -> tuple[LoadedImage, InjectionConfig, object]:
+    from romanarchive.sim.references import write_reference_set
+
+    refs = {"F158": write_reference_set(tmp_path_factory.mktemp("inj_refs"), detector="WFI01",
+                                        optical_element="F158", size=512, reftypes=("apcorr", "epsf"))}
     im = synthetic_image(shape=(640, 640), band="F158", n_stars=25, n_galaxies=25, seed=21)
-    loaded = LoadedImage(BandImage("F158", im.data, im.err), im.wcs, 7, "synthetic.asdf")
+    loaded = LoadedImage(mosaic_model(im.data, im.err, im.wcs, "F158"), "F158", 7, "synthetic.asdf")
     cfg = InjectionConfig(mags=(21.0, 23.0, 25.0, 26.5, 28.5), points_per_mag=6, spacing_arcsec=2.5, seed=3)
-    return loaded, cfg, run_injection([loaded], cfg)
+    return loaded, cfg, run_injection([loaded], cfg, refs)  # type: ignore[dict-item]
 
 
 def test_grid_covers_every_parameter() -> None:
@@ -51,7 +55,7 @@ def test_injection_recovers_bright_and_loses_faint(injected: tuple[LoadedImage, 
     stars = src[(src["kind"] == "point") & (src["mag"] < 24)]
     assert np.mean(stars["point_like_out"]) > 0.8  # recovered as point-like
     # The original arrays were not touched: injection works on copies.
-    assert np.array_equal(loaded.image.data, synthetic_image(shape=(640, 640), band="F158", n_stars=25,
+    assert np.array_equal(loaded.data, synthetic_image(shape=(640, 640), band="F158", n_stars=25,
                                                              n_galaxies=25, seed=21).data)
 
 
@@ -73,15 +77,20 @@ def test_store_run_and_publish(archive: Archive, injected: tuple[LoadedImage, In
 
 
 @pytest.mark.db
-def test_inject_cli_on_an_l2_archives_nothing(archive: Archive, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_inject_cli_on_an_l3_archives_nothing(archive: Archive, tmp_path: Path) -> None:
     from romanarchive.cli import main
     from romanarchive.ingest.service import ingest_paths
+    from romanarchive.mosaic.job import build_and_register
     from romanarchive.sim.calibrated import calibrated_survey, l2_files, science_config
 
     survey = calibrated_survey(science_config(), out_dir=tmp_path / "science", progress=False)
-    res = list(ingest_paths(archive, [l2_files(survey)[1]]))
-    pid = res[0].product_id
+    list(ingest_paths(archive, [survey / "refs", *[p for p in l2_files(survey) if "f158" in p.name.lower()]]))
+    pid = build_and_register(archive, "p16042x22y37", "F158")
+    assert pid is not None
     keys_before = sorted(archive.store.list_keys())
+    with archive.engine.connect() as conn:
+        n_products = conn.execute(sa.text("SELECT count(*) FROM products")).scalar_one()
     env = {"ROMANARCHIVE_HOME": str(archive.settings.home), "ROMANARCHIVE_DATABASE_URL": archive.url,
            "ROMANARCHIVE_STORE": archive.settings.store_url}
     out = CliRunner().invoke(main, ["inject", "--product", str(pid), "--mags", "21,26", "--points-per-mag", "4"],
@@ -90,7 +99,9 @@ def test_inject_cli_on_an_l2_archives_nothing(archive: Archive, tmp_path: Path) 
     assert "injection run" in out.output and "completeness" in out.output
     assert sorted(archive.store.list_keys()) == keys_before  # nothing injected reached the store
     with archive.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM products")).scalar_one() == 1
+        assert conn.execute(sa.text("SELECT count(*) FROM products")).scalar_one() == n_products
         assert conn.execute(sa.text("SELECT count(*) FROM injection_runs")).scalar_one() == 1
     bad = CliRunner().invoke(main, ["inject"], env=env)
     assert bad.exit_code != 0 and "exactly one of" in bad.output
+    l2 = CliRunner().invoke(main, ["inject", "--product", "1"], env=env)
+    assert l2.exit_code != 0 and "not an L3 mosaic" in l2.output

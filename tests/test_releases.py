@@ -32,7 +32,7 @@ def _add_objects(archive: Archive, n: int) -> list[int]:
     hpx = healpix29(ra, dec)
     ids = [int(h >> 35 << 35) + k for k, h in enumerate(hpx)]
     rows = [{"source_id": s, "release": "live", "ra": float(a), "dec": float(d), "hpx": int(h),
-             "pos": f"({a}d,{d}d)", "skycell": "p16043x23y12", "point_like": bool(k % 2)}
+             "pos": f"({a}d,{d}d)", "skycell": "p16043x23y12", "is_extended": bool(k % 2)}
             for k, (s, a, d, h) in enumerate(zip(ids, ra, dec, hpx, strict=True))]
     with archive.engine.begin() as conn:
         conn.execute(metadata.tables["objects"].insert(), rows)

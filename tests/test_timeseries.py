@@ -71,7 +71,8 @@ def pipeline(pg_server: str, science_survey: Path, tmp_path_factory: pytest.Temp
 
 def _objects(archive: Archive) -> dict[str, np.ndarray]:
     with archive.engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT source_id, ra, dec, point_like FROM objects WHERE release = 'live'")).all()
+        rows = conn.execute(sa.text("SELECT source_id, ra, dec, is_extended IS FALSE FROM objects "
+                                    "WHERE release = 'live'")).all()
     return {"source_id": np.array([r[0] for r in rows], np.int64), "ra": np.array([r[1] for r in rows]),
             "dec": np.array([r[2] for r in rows]), "point_like": np.array([bool(r[3]) for r in rows])}
 

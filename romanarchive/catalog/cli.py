@@ -10,8 +10,8 @@ from tqdm import tqdm
 
 from romanarchive.archive import Archive
 from romanarchive.catalog.injection import InjectionConfig, run_injection, store_injection
-from romanarchive.catalog.job import LiveL3, catalog_skycell, catalog_skycells, live_l3
-from romanarchive.catalog.measure import CatalogInputError
+from romanarchive.catalog.job import LiveL3, catalog_references, catalog_skycell, catalog_skycells, live_l3
+from romanarchive.catalog.select import CatalogInputError
 from romanarchive.catalog.step import LoadedImage, load_image
 from romanarchive.db.tables import files, products
 
@@ -58,9 +58,10 @@ def _images(archive: Archive, cell: str | None, product_id: int | None) -> tuple
             rows = [LiveL3(*r) for r in conn.execute(
                 sa.select(products.c.product_id, products.c.filter, files.c.uri, files.c.filename)
                 .join(files, files.c.file_id == products.c.file_id)
-                .where(products.c.product_id == product_id, products.c.level.in_((2, 3))))]
+                .where(products.c.product_id == product_id, products.c.level == 3))]
             if not rows:
-                raise click.ClickException(f"product {product_id} is not an L2 or L3 image")
+                raise click.ClickException(f"product {product_id} is not an L3 mosaic (injection measures what "
+                                           "the catalog measures: L3s)")
             target = f"product:{product_id}"
     images = []
     for r in rows:
@@ -72,7 +73,7 @@ def _images(archive: Archive, cell: str | None, product_id: int | None) -> tuple
 
 @click.command("inject")
 @click.option("--skycell", "cell", default=None, help="Inject into the live L3s of this skycell.")
-@click.option("--product", "product_id", type=int, default=None, help="Inject into this L2 or L3 product.")
+@click.option("--product", "product_id", type=int, default=None, help="Inject into this L3 mosaic.")
 @click.option("--mags", default="21,22,23,24,25,26,27", show_default=True, help="Comma-separated AB magnitudes.")
 @click.option("--points-per-mag", type=int, default=12, show_default=True, help="Point sources per magnitude.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the placement.")
@@ -90,7 +91,8 @@ def inject(cell: str | None, product_id: int | None, mags: str, points_per_mag: 
         images, target, pids = _images(archive, cell, product_id)
         bar.update()
         try:
-            result = run_injection(images, cfg)
+            refs = catalog_references(archive, [im.band for im in images], archive.settings.scratch / "inject")
+            result = run_injection(images, cfg, refs)
         except (CatalogInputError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
         bar.update()

@@ -6,25 +6,34 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class CatalogConfig(BaseModel):
-    """Parameters of :func:`romanarchive.catalog.measure.measure`; defaults suit Roman WFI L2 and L3 images."""
+    """romancal ``MultibandCatalogStep`` parameters plus the archive's selection of what becomes a catalog row.
+
+    The first group is passed to romancal unchanged; the second is :mod:`romanarchive.catalog.select`'s.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bkg_box_px: int = Field(default=64, ge=8, description="Background2D mesh size (pixels)")
-    bkg_filter_px: int = Field(default=3, ge=1, description="Median filter over the background mesh (cells)")
-    kernel_fwhm_arcsec: float = Field(default=0.17, gt=0, description="FWHM of the Gaussian detection kernel")
-    snr_threshold: float = Field(default=3.0, gt=0,
-                                 description="Per-pixel S/N in the filtered detection image to be part of a source")
-    n_pixels: int = Field(default=5, ge=1, description="Connected pixels above threshold to make a source")
-    deblend_levels: int = Field(default=32, ge=1, description="Multi-threshold levels of the deblending")
-    deblend_contrast: float = Field(default=0.005, ge=0, le=1,
-                                    description="Flux fraction a branch needs to be an object")
-    aperture_radius_arcsec: float = Field(default=0.25, gt=0, description="Radius of the photometry aperture")
-    local_bkg_width_px: int = Field(default=12, ge=0, description="Width of the local-background annulus (0: none)")
-    concentration_radii_px: tuple[float, float] = Field(default=(1.5, 4.0),
-                                                        description="Apertures of the concentration")
-    class_tolerance: float = Field(default=0.06, ge=0, description="How far below the PSF's concentration a point "
-                                   "source may lie (plus twice its noise)")
-    class_min_snr: float = Field(default=5.0, ge=0, description="Below this detection S/N nothing is point-like")
-    n_workers: int = Field(default=2, ge=1, description="Processes measuring objects (forked; 1: in-process)")
-    sca: int = Field(default=1, ge=1, le=18, description="Detector whose galsim.roman PSF models the bands")
+    # romancal MultibandCatalogStep
+    bkg_boxsize: int = Field(default=50, ge=8, description="Background mesh size (pixels)")
+    kernel_fwhms: tuple[float, ...] = Field(default=(2.0,), description="FWHMs (pixels) of the Gaussian kernels "
+                                            "that filter the detection image")
+    snr_threshold: float = Field(default=3.0, gt=0, description="Per-pixel S/N above the background to be part of "
+                                 "a source")
+    npixels: int = Field(default=10, ge=1, description="Connected pixels above threshold to make a source")
+    deblend: bool = Field(default=True, description="Deblend overlapping sources (photutils multi-thresholding)")
+    fit_psf: bool = Field(default=True, description="Fit the L3 PSF model (positions, PSF fluxes, is_extended)")
+    # archive selection
+    crop_to_data: bool = Field(default=True, description="Catalogue only the bounding box of pixels with data "
+                               "(most of a skycell is empty until the survey fills it)")
+    home_only: bool = Field(default=True, description="Keep only objects whose home skycell is this one, so "
+                            "objects in skycell overlaps are measured once")
+    saturated_min_px: int = Field(default=24, ge=1, description="Holes of unusable pixels (saturated cores) inside "
+                                  "the data at least this large (about six L2 pixels) mark a bright star")
+    mask_radius_per_hole_px: float = Field(default=12.0, gt=0, description="Bright-star mask radius per pixel of "
+                                           "the saturated core's equivalent radius")
+    mask_min_radius_arcsec: float = Field(default=3.0, gt=0, description="Smallest bright-star mask radius")
+    mask_max_radius_arcsec: float = Field(default=20.0, gt=0, description="Largest bright-star mask radius")
+    bright_contrast: float = Field(default=0.02, gt=0, le=1, description="Inside a bright star's mask only objects "
+                                   "brighter than this fraction of the star's flux are kept")
+    photoz_min_bands: int = Field(default=3, ge=2, description="Bands a photometric redshift needs (with two the "
+                                  "fit is degenerate: one colour, two unknowns)")

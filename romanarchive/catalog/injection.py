@@ -1,5 +1,7 @@
-"""Source injection: draw artificial stars and Sérsic galaxies into copies of L2/L3 images, catalogue them with the
-same :func:`~romanarchive.catalog.measure.measure`, match, and summarise completeness and flux bias.
+"""Source injection: draw artificial stars and Sérsic galaxies into copies of L3 mosaics, catalogue them with the
+same :class:`~romanarchive.catalog.step.CatalogStep` (romancal's MultibandCatalogStep), match, and summarise
+completeness and flux bias. (romancal's own ``inject_sources`` draws COSMOS-like galaxies only; the archive needs
+stars too, and a grid it controls, to measure completeness per kind and magnitude.)
 
 Sources are drawn with galsim (the band's galsim.roman PSF, convolved with a sheared Sérsic profile for galaxies) at
 positions converted with the image's own WCS, in the image's unit (MJy/sr), with the same AB magnitude in every band
@@ -22,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from romanarchive.catalog.config import CatalogConfig
 from romanarchive.catalog.draw import draw_sources, mag_to_njy
-from romanarchive.catalog.measure import AB_ZP_NJY, BandImage, CatalogResult, measure, pixel_scale
-from romanarchive.catalog.step import LoadedImage
+from romanarchive.catalog.select import AB_ZP_NJY, CatalogResult, pixel_scale
+from romanarchive.catalog.step import CatalogStep, LoadedImage, with_data
 from romanarchive.db.tables import metadata
 
 
@@ -40,7 +42,7 @@ class InjectionConfig(BaseModel):
     spacing_arcsec: float = Field(default=3.0, gt=0, description="Minimum distance between injected sources")
     match_radius_arcsec: float = Field(default=0.2, gt=0, description="Injected-recovered match radius")
     seed: int = 1
-    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    catalog: CatalogConfig = Field(default_factory=lambda: CatalogConfig(home_only=False))
 
 
 @dataclass
@@ -82,22 +84,40 @@ def _free_positions(segm: np.ndarray, usable: np.ndarray, step_px: float, rng: n
     return pts[rng.permutation(len(pts))]
 
 
-def inject(images: list[LoadedImage], sources: Table, sca: int = 1) -> list[BandImage]:
+def inject(images: list[LoadedImage], sources: Table, sca: int = 1) -> list[LoadedImage]:
     """Copies of ``images`` with ``sources`` (ra, dec, mag, kind, sersic_n, r_half, ellipticity, beta) drawn in."""
     out = []
     wcs = images[0].wcs
-    scale = pixel_scale(wcs, images[0].image.data.shape)
+    scale = pixel_scale(wcs, images[0].data.shape)
     for im in images:
-        data = np.array(im.image.data, dtype=np.float64)  # a copy: the original stays untouched
+        data = np.array(im.data, dtype=np.float64)  # a copy: the original stays untouched
         finite = np.isfinite(data)
         work = np.where(finite, data, 0.0)
-        draw_sources(work, wcs, im.image.band, sources, scale, sca=sca)
-        out.append(BandImage(im.image.band, np.where(finite, work, np.nan).astype(np.float32), im.image.err))
+        draw_sources(work, wcs, im.band, sources, scale, sca=sca, l3_pixfrac=_pixfrac(im))
+        out.append(with_data(im, np.where(finite, work, np.nan).astype(np.float32)))
     return out
 
 
-def run_injection(images: list[LoadedImage], cfg: InjectionConfig | None = None) -> InjectionResult:
+def _pixfrac(image: LoadedImage) -> float | None:
+    """The drizzle drop size of an L3 (its sources are drawn as the L3 PSF); ``None`` for an L2."""
+    try:
+        return float(image.model.meta.resample.pixfrac)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def run_injection(images: list[LoadedImage], cfg: InjectionConfig | None = None,
+                  references: dict[str, dict[str, Any]] | None = None) -> InjectionResult:
     """Inject the grid into ``images`` (one per band, one pixel grid), catalogue, match and summarise.
+
+    Parameters
+    ----------
+    images
+        The bands' L3 mosaics.
+    cfg
+        Grid, matching and catalog settings.
+    references
+        Per band ``{"apcorr": path, "epsf": path}`` for the catalog step.
 
     Raises
     ------
@@ -108,11 +128,12 @@ def run_injection(images: list[LoadedImage], cfg: InjectionConfig | None = None)
     from astropy.coordinates import SkyCoord
 
     cfg = cfg or InjectionConfig()
+    step = CatalogStep(cfg.catalog, references)
     rng = np.random.default_rng(cfg.seed)
     wcs = images[0].wcs
-    original = measure([x.image for x in images], wcs, cfg.catalog)
+    original = step.run(images).catalog
     scale = original.pixel_scale_arcsec
-    usable = np.logical_or.reduce([np.isfinite(x.image.data) & (x.image.err > 0) for x in images])
+    usable = np.logical_or.reduce([np.isfinite(x.data) & (x.err > 0) for x in images])
     grid = injection_grid(cfg)
     pts = _free_positions(original.segmentation, usable, cfg.spacing_arcsec / scale, rng,
                           clear_px=int(np.ceil(1.0 / scale)))
@@ -126,10 +147,9 @@ def run_injection(images: list[LoadedImage], cfg: InjectionConfig | None = None)
     src["inj_id"] = np.arange(len(src), dtype=np.int32)
     src["ra"], src["dec"], src["x"], src["y"] = ra % 360.0, dec, x, y
     src["beta"] = rng.uniform(0, 180, len(src))
-    injected = inject(images, src, cfg.catalog.sca)
-    cat = measure(injected, wcs, cfg.catalog)
+    cat = step.run(inject(images, src)).catalog
 
-    band = images[0].image.band.upper()
+    band = images[0].band.upper()
     key = band.lower()
     src["filter"] = band
     src["flux_in"] = mag_to_njy(src["mag"])
@@ -143,13 +163,13 @@ def run_injection(images: list[LoadedImage], cfg: InjectionConfig | None = None)
         hit = sep.arcsec <= cfg.match_radius_arcsec
         src["recovered"] = hit
         src["sep"] = np.where(hit, sep.to_value(u.mas), np.nan)
-        src["flux_out"] = np.where(hit, cat.columns[f"{key}_flux_kron"][idx], np.nan)
-        src["mag_out"] = np.where(hit, cat.columns[f"{key}_mag_ap"][idx], np.nan)
-        src["point_like_out"] = hit & np.asarray(cat.columns["point_like"][idx], bool)
+        src["flux_out"] = np.where(hit, cat.columns[f"kron_{key}_flux"][idx], np.nan)
+        src["mag_out"] = np.where(hit, cat.columns[f"kron_{key}_abmag"][idx], np.nan)
+        src["point_like_out"] = hit & (np.asarray(cat.columns["is_extended"][idx]) == 0)
         for im in images:
-            b = im.image.band.lower()
-            src[f"flux_out_{b}"] = np.where(hit, cat.columns[f"{b}_flux_kron"][idx], np.nan)
-    bands = [im.image.band.upper() for im in images]
+            b = im.band.lower()
+            src[f"flux_out_{b}"] = np.where(hit, cat.columns[f"kron_{b}_flux"][idx], np.nan)
+    bands = [im.band.upper() for im in images]
     return InjectionResult(src, completeness_table(src, bands if len(cat) else []), cat, original)
 
 

@@ -21,16 +21,19 @@ import sqlalchemy as sa
 from romanarchive.archive import Archive
 from romanarchive.catalog.config import CatalogConfig
 from romanarchive.catalog.load import replace_skycell
-from romanarchive.catalog.measure import CatalogInputError
+from romanarchive.catalog.select import CatalogInputError
 from romanarchive.catalog.step import STEP_NAME, CatalogStep, LoadedImage, StepResult, load_image
+from romanarchive.crds_offline import configure_offline
 from romanarchive.db import product_types
 from romanarchive.db.tables import files, metadata, products
-from romanarchive.db.tables_catalog import LIVE
+from romanarchive.db.tables_catalog import LIVE, OBJECTS
+from romanarchive.ingest.query import newest_reference
 from romanarchive.ingest.register import Provenance, Registration, discard_unregistered
 from romanarchive.jobs import queue
 from romanarchive.sky.footprint import centre_and_fov, healpix29, spoly_literal, wcs_corners
 
 KIND = "catalog"
+OBJECTS_COLUMNS = {c.name: c for c in OBJECTS.columns}
 L3_TYPE = product_types.L3
 CAT_TYPE = product_types.L4_CATALOG
 SEGM_TYPE = product_types.L4_SEGMENTATION
@@ -107,42 +110,76 @@ def catalog_skycell(archive: Archive, cell: str, job: queue.Job | None = None,
                     queue.mark_done(conn, job.job_id, None)
             _discard(archive, freed)
             return CatalogOutcome(cell, 0, (), (), 0.0)
-        inputs = []
-        for r in rows:
-            local = archive.store.local_path(r.uri)
-            path = Path(local) if local is not None else Path(archive.store.get_file(r.uri, scratch / r.filename))
-            inputs.append(load_image(path, r.product_id))
-        result = CatalogStep(config).run(inputs)
+        configure_offline(archive.settings.crds_path)  # before romancal is imported
+        inputs = [load_image(_materialise(archive, r.uri, r.filename, scratch), r.product_id) for r in rows]
+        refs = catalog_references(archive, [im.band for im in inputs], scratch)
+        result = CatalogStep(config, refs).run(inputs, cell)
         return _register(archive, job, cell, result, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _materialise(archive: Archive, key: str, name: str, folder: Path) -> Path:
+    local = archive.store.local_path(key)
+    return Path(local) if local is not None else Path(archive.store.get_file(key, folder / name))
+
+
+def catalog_references(archive: Archive, bands: list[str], folder: Path) -> dict[str, dict[str, Path]]:
+    """Each band's newest ``apcorr`` and ``epsf`` reference files from the archive, as local paths.
+
+    Raises
+    ------
+    CatalogInputError
+        When a band has no such reference file (nothing can be measured without its PSF).
+    """
+    out: dict[str, dict[str, Path]] = {}
+    with archive.engine.connect() as conn:
+        for band in bands:
+            for reftype in ("apcorr", "epsf"):
+                found = newest_reference(conn, reftype, band)
+                if found is None:
+                    raise CatalogInputError(f"no {reftype} reference file for {band}: ingest a reference set "
+                                            "(romanarchive simulate writes one under refs/)")
+                out.setdefault(band, {})[reftype] = _materialise(archive, found[0], found[1], folder / "refs")
+    return out
+
+
 def _write_files(result: StepResult, ids: np.ndarray, cell: str, folder: Path) -> tuple[Path, Path]:
-    import asdf
+    """The L4 files as romancal writes them: a MultibandSourceCatalogModel (parquet-free ASDF) holding the object
+    rows (rad columns, plus the archive's ``source_id`` and summary columns) and a MultibandSegmentationMapModel
+    on the skycell grid, with the ``label`` -> ``source_id`` map of the objects."""
     from astropy.table import Table
 
     cat = result.catalog
     table = Table({"source_id": ids, **cat.columns})
-    meta = {"skycell": cell, "bands": list(cat.bands), "reference_band": cat.reference_band,
-            "pixel_scale_arcsec": cat.pixel_scale_arcsec, "inputs": [x.filename for x in result.inputs]}
-    cat_path = folder / f"{cell}_cat.asdf"
-    asdf.AsdfFile({"roman_catalog": {**meta, "catalog": table}}).write_to(cat_path)
-    segm_path = folder / f"{cell}_segm.asdf"
-    label_to_id = np.zeros(int(cat.segmentation.max()) + 1, dtype=np.int64)
-    label_to_id[np.asarray(cat.columns["segment_id"], dtype=np.int64)] = ids
-    asdf.AsdfFile({"roman_segmentation": {**meta, "segmentation": cat.segmentation, "label_source_id": label_to_id,
-                                          "wcs": result.inputs[0].wcs}}).write_to(segm_path)
+    for name in table.colnames:  # rad's units, from the objects table's (one type system)
+        spec = OBJECTS_COLUMNS.get(name)
+        if spec is not None and spec.unit:
+            table[name].unit = spec.unit.replace("**", "").replace(".", " ")
+    model = result.catalog_model
+    model.source_catalog = table
+    model.meta.filename = f"{cell}_cat.asdf"
+    cat_path = folder / model.meta.filename
+    model.save(cat_path)
+    segm = result.segmentation_model
+    segm.data = cat.segmentation.astype(np.uint32)
+    labels = np.asarray(cat.columns["label"], dtype=np.int64)
+    lut = np.zeros(int(max(labels.max(initial=0), segm.data.max(initial=0))) + 1, dtype=np.int64)
+    lut[labels[labels > 0]] = ids[labels > 0]
+    segm["label_source_id"] = lut
+    segm.meta.filename = f"{cell}_segm.asdf"
+    segm_path = folder / segm.meta.filename
+    segm.save(segm_path, all_array_compression="lz4")
     return cat_path, segm_path
 
 
 def _register(archive: Archive, job: queue.Job | None, cell: str, result: StepResult,
               folder: Path) -> CatalogOutcome:
     first = result.inputs[0]
-    corners = wcs_corners(first.wcs, first.image.data.shape)
+    corners = wcs_corners(first.wcs, first.data.shape)
     ra, dec, fov = centre_and_fov(corners)
     product = dict(obs_id=cell, filter="+".join(result.catalog.bands)[:20], s_fov=fov,
-                   s_xel1=first.image.data.shape[1], s_xel2=first.image.data.shape[0],
+                   s_xel1=first.data.shape[1], s_xel2=first.data.shape[0],
                    s_region=spoly_literal(corners), s_ra=ra, s_dec=dec, hpx=int(healpix29(ra, dec)[0]))
     # Light curves follow the catalog: the wiring's rule for new L4 catalogs (re-)queues forced photometry of the
     # skycell's live L2s in this same transaction.
@@ -152,7 +189,7 @@ def _register(archive: Archive, job: queue.Job | None, cell: str, result: StepRe
         prov = Provenance(
             STEP_NAME, result.software,
             {**result.parameters, "skycell": cell, "n_objects": len(ids),
-             "reference_band": result.catalog.reference_band},
+             "reference_band": result.catalog.reference_band, "selection": result.catalog.stats},
             [{"product_id": x.product_id, "filename": x.filename} for x in result.inputs],
             wall_time_s=result.wall_time_s, peak_rss_mb=result.peak_rss_mb)
         pids = tuple(reg.add(path, level=4, product_type=ptype, prefix="l4", product=product, provenance=prov)

@@ -38,7 +38,7 @@ def numeric_columns(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             if np.issubdtype(dtype, np.integer) and arr.dtype.kind == "f":
                 arr = np.nan_to_num(arr, nan=-1)
             arr = np.ascontiguousarray(arr, dtype=dtype)
-            if dtype == np.float64 and c.name not in _NOT_NULL_FLOATS:
+            if dtype.kind == "f" and c.name not in _NOT_NULL_FLOATS:
                 nan = np.isnan(arr)
                 if nan.any():
                     arr = np.ma.MaskedArray(arr, mask=nan)

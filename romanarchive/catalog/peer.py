@@ -47,7 +47,8 @@ def fits_header(wcs: Any, shape: tuple[int, int]) -> fits.Header:
 
 
 def run_source_extractor(data: np.ndarray, err: np.ndarray, wcs: Any, aperture_diameter_px: float = 5.0,
-                         workdir: str | Path | None = None, minarea: int = 5) -> PeerResult:
+                         workdir: str | Path | None = None, minarea: int = 5,
+                         detect_thresh: float | None = None) -> PeerResult:
     """Catalogue one image with Source Extractor.
 
     Parameters
@@ -62,6 +63,8 @@ def run_source_extractor(data: np.ndarray, err: np.ndarray, wcs: Any, aperture_d
         Where to write the FITS files (a temporary folder when ``None``).
     minarea
         DETECT_MINAREA.
+    detect_thresh
+        DETECT_THRESH and ANALYSIS_THRESH in sigma (default.sex's 1.5 when ``None``).
     """
     tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="sex-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -79,6 +82,8 @@ def run_source_extractor(data: np.ndarray, err: np.ndarray, wcs: Any, aperture_d
                "-WEIGHT_IMAGE", str(tmp / "rms.fits"), "-DETECT_MINAREA", str(minarea),
                "-PHOT_APERTURES", f"{aperture_diameter_px:.3f}", "-VERBOSE_TYPE", "QUIET",
                "-CHECKIMAGE_TYPE", "NONE", "-SATUR_LEVEL", "1e29"]
+        if detect_thresh is not None:
+            cmd += ["-DETECT_THRESH", f"{detect_thresh:g}", "-ANALYSIS_THRESH", f"{detect_thresh:g}"]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True, cwd=tmp)
         wall = time.perf_counter() - t0

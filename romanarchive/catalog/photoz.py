@@ -5,7 +5,9 @@ galsim installs in ``galsim/share/SEDs`` (``CWW_*_ext.sed``). They are redshifte
 the galsim.roman bandpasses (AB zero-points) — nothing is downloaded. The templates end at 2.2 um, so F213 is
 integrated only over the part they cover for z < 0.1. For each object the fitter finds, for every
 (template, z), the amplitude minimising chi2 analytically and keeps the best; the redshift error is half the width of
-the z range with chi2 < min + 1 (over all templates). No prior, no IGM attenuation beyond the templates'.
+the z range with chi2 < min + 1 (over all templates), whose ends are the 68 % bounds. Objects with fewer than three
+bands get no redshift (one colour cannot fix template, redshift and amplitude). No prior, no IGM attenuation
+beyond the templates'.
 """
 
 from __future__ import annotations
@@ -53,11 +55,13 @@ class PhotoZ:
 
     z: np.ndarray
     z_err: np.ndarray
+    z_low: np.ndarray
+    z_high: np.ndarray
     chi2: np.ndarray
     template: np.ndarray
 
 
-def fit_photoz(flux: np.ndarray, flux_err: np.ndarray, bands: tuple[str, ...]) -> PhotoZ:
+def fit_photoz(flux: np.ndarray, flux_err: np.ndarray, bands: tuple[str, ...], min_bands: int = 3) -> PhotoZ:
     """Fit every object's fluxes with the template grid.
 
     Parameters
@@ -66,6 +70,9 @@ def fit_photoz(flux: np.ndarray, flux_err: np.ndarray, bands: tuple[str, ...]) -
         (n_objects, n_bands) fluxes in any common linear unit; NaN or non-positive errors mark missing bands.
     bands
         Filter names of the columns.
+    min_bands
+        Usable bands an object needs; with fewer (or no positive flux) every output is NaN — a fit that cannot be
+        made is never reported as a redshift.
     """
     flux = np.atleast_2d(np.asarray(flux, dtype=float))
     err = np.atleast_2d(np.asarray(flux_err, dtype=float))
@@ -87,9 +94,10 @@ def fit_photoz(flux: np.ndarray, flux_err: np.ndarray, bands: tuple[str, ...]) -
     inside = chi2_z <= chi2_min[:, None] + 1.0
     zs = np.where(inside, Z_GRID[None, :], np.nan)
     z_err = (np.nanmax(zs, axis=1) - np.nanmin(zs, axis=1)) / 2.0
-    usable = ok.sum(axis=1) >= 2
+    usable = (ok.sum(axis=1) >= min_bands) & ((f * ok) > 0).any(axis=1)
     nan = np.full(len(f), np.nan)
     return PhotoZ(
         z=np.where(usable, Z_GRID[bz], nan), z_err=np.where(usable, np.maximum(z_err, 0.01), nan),
+        z_low=np.where(usable, np.nanmin(zs, axis=1), nan), z_high=np.where(usable, np.nanmax(zs, axis=1), nan),
         chi2=np.where(usable, chi2_min, nan), template=np.where(usable, bt, -1).astype(np.int16),
     )

@@ -75,7 +75,7 @@ def science_summary(archive: Archive) -> str:
 def examples(base: str) -> str:
     """Ready-to-paste client examples for a server at ``base``."""
     q = "SELECT TOP 5 obs_id, calib_level, t_min, access_url FROM ivoa.obscore ORDER BY t_min"
-    cat = "SELECT TOP 5 source_id, ra, dec, point_like, photoz FROM roman.objects"
+    cat = "SELECT TOP 5 source_id, ra, dec, is_extended, psf_f158_flux FROM roman.objects"
     mast = "query_criteria(coordinates='271.81 66.72', radius=3)"
     return f"""
 serving the archive at {base} (Ctrl-C stops):

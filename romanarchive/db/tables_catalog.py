@@ -8,6 +8,9 @@ classification columns are added by the catalog step's specification below.
 
 from __future__ import annotations
 
+from functools import lru_cache
+from importlib import resources
+
 from romanarchive.db.registry import ColumnSpec, TableSpec
 
 C = ColumnSpec
@@ -50,82 +53,126 @@ OBJECT_CORE: tuple[ColumnSpec, ...] = (
       "its position (as Gaia DR3's)", ucd="meta.id;meta.main", primary_key=True, principal=True),
     C("release", "varchar(64)", "Data release the row belongs to ('live' until frozen)", ucd="meta.version",
       primary_key=True, principal=True),
-    C("ra", "double", "Right ascension (ICRS)", unit="deg", ucd="pos.eq.ra;meta.main", nullable=False,
+    C("ra", "double", "Right ascension (ICRS), best estimate: the PSF fit of the highest-S/N band for point sources, "
+      "the windowed centroid otherwise", unit="deg", ucd="pos.eq.ra;meta.main", nullable=False, principal=True),
+    C("dec", "double", "Declination (ICRS), best estimate", unit="deg", ucd="pos.eq.dec;meta.main", nullable=False,
       principal=True),
-    C("dec", "double", "Declination (ICRS)", unit="deg", ucd="pos.eq.dec;meta.main", nullable=False, principal=True),
     C("pos", "spoint", "Position as a pgsphere point (indexed)", unit="deg", ucd="pos.eq", nullable=False,
       indexed=True),
     C("hpx", "bigint", "HEALPix nested index, order 29, of the position", ucd="pos.healpix", nullable=False,
       indexed=True),
-    C("skycell", "varchar(32)", "Sky tessellation cell the object was measured in", ucd="meta.id;obs.field",
-      indexed=True),
-    C("point_like", "boolean", "Classified as point-like (star) from its shape", ucd="src.class.starGalaxy",
-      principal=True),
+    C("skycell", "varchar(32)", "Home skycell of the object: the one whose core contains it (each object is "
+      "measured once, in its home skycell)", ucd="meta.id;obs.field", indexed=True),
+    C("is_extended", "boolean", "Extended (galaxy) rather than point-like (star): rad's is_extended_<band> of the "
+      "band with the highest PSF-flux S/N", ucd="src.class.starGalaxy", principal=True),
 )
 
 #: Roman WFI imaging filters, in wavelength order; every one has its own photometry columns (NULL when absent).
 CATALOG_BANDS: tuple[str, ...] = ("F062", "F087", "F106", "F129", "F146", "F158", "F184", "F213")
 
+#: Archive bit flags of an object (the ``flags`` column).
+FLAG_NEAR_BRIGHT_STAR, FLAG_SATURATED, FLAG_MISSING_BAND, FLAG_EDGE = 1, 2, 4, 8
 
-def _band_columns(band: str) -> tuple[ColumnSpec, ...]:
-    b = band.lower()
-    return (
-        C(f"{b}_flux_ap", "double", f"{band} flux in the catalog's circular aperture at the native PSF, local "
-          "background subtracted", unit="nJy", ucd="phot.flux;em.IR"),
-        C(f"{b}_flux_ap_err", "double", f"{band} uncertainty of {b}_flux_ap from the noise model (err array)",
-          unit="nJy", ucd="stat.error;phot.flux"),
-        C(f"{b}_flux_psfm", "double", f"{band} flux in the same aperture after matching the PSF to the catalog's "
-          "reference (broadest) PSF; use for colours", unit="nJy", ucd="phot.flux;em.IR"),
-        C(f"{b}_flux_psfm_err", "double", f"{band} uncertainty of {b}_flux_psfm", unit="nJy",
-          ucd="stat.error;phot.flux"),
-        C(f"{b}_flux_kron", "double", f"{band} flux in the Kron ellipse (2.5 Kron radii) of the detection image, an "
-          "estimate of the total flux", unit="nJy", ucd="phot.flux;em.IR"),
-        C(f"{b}_flux_kron_err", "double", f"{band} uncertainty of {b}_flux_kron", unit="nJy",
-          ucd="stat.error;phot.flux"),
-        C(f"{b}_mag_ap", "double", f"{band} AB magnitude of {b}_flux_ap", unit="mag", ucd="phot.mag;em.IR"),
-        C(f"{b}_mag_ap_err", "double", f"{band} uncertainty of {b}_mag_ap", unit="mag", ucd="stat.error;phot.mag"),
-        C(f"{b}_bkg_local", "double", f"{band} local background per pixel in an annulus around the object",
-          unit="MJy/sr", ucd="phot.flux.sb;instr.background"),
-    )
+#: rad ``source_catalog_columns`` the table keeps, in order (``{b}`` = lower-case band, ``{r}`` = aperture radius).
+RAD_COLUMNS: tuple[str, ...] = (
+    "label", "x_centroid", "y_centroid", "x_centroid_err", "y_centroid_err", "x_centroid_win", "y_centroid_win",
+    "ra_centroid", "dec_centroid", "ra_centroid_err", "dec_centroid_err", "ra_centroid_win", "dec_centroid_win",
+    "ra_centroid_win_err", "dec_centroid_win_err", "segment_area", "semimajor", "semiminor", "ellipticity",
+    "orientation_sky", "kron_radius", "fwhm", "nn_distance", "warning_flags", "image_flags", "flagged_spatial_id",
+    "photoz", "photoz_low68", "photoz_high68", "photoz_gof", "photoz_sed",
+)
+RAD_BAND_COLUMNS: tuple[str, ...] = (
+    "psf_{b}_flux", "psf_{b}_flux_err", "psf_flags_{b}", "psf_gof_{b}", "ra_psf_{b}", "dec_psf_{b}",
+    "ra_psf_{b}_err", "dec_psf_{b}_err", "kron_{b}_flux", "kron_{b}_flux_err", "kron_{b}_abmag",
+    "kron_{b}_abmag_err", "segment_{b}_flux", "segment_{b}_flux_err", "aper02_{b}_flux", "aper02_{b}_flux_err",
+    "aper04_{b}_flux", "aper04_{b}_flux_err", "aper_bkg_{b}_flux", "aper_bkg_{b}_flux_err", "is_extended_{b}",
+    "sharpness_{b}", "roundness1_{b}", "fluxfrac_radius_50_{b}",
+)
+
+_RAD_TYPES = {"float32": "real", "float64": "double", "int64": "bigint", "int32": "integer", "uint32": "bigint",
+              "int16": "smallint", "bool": "boolean", "bool8": "boolean"}
+# rad writes units as astropy strings; TAP/VOTable want VOUnits.
+_VOUNIT = {"none": "", "arcsec^2": "arcsec**2", "nJy arcsec-2": "nJy.arcsec**-2", "mag(AB)": "mag",
+           "1/arcsec2": "arcsec**-2"}
+_UCD = (  # first matching prefix/suffix rule wins
+    ("ra_", "_err", "stat.error;pos.eq.ra"), ("dec_", "_err", "stat.error;pos.eq.dec"),
+    ("x_", "_err", "stat.error;pos.cartesian.x"), ("y_", "_err", "stat.error;pos.cartesian.y"),
+    ("ra_", "", "pos.eq.ra"), ("dec_", "", "pos.eq.dec"), ("x_", "", "pos.cartesian.x"),
+    ("y_", "", "pos.cartesian.y"), ("aper_bkg_", "_err", "stat.error;phot.flux.sb"),
+    ("aper_bkg_", "", "phot.flux.sb;instr.background"), ("", "_flux_err", "stat.error;phot.flux"),
+    ("", "_flux", "phot.flux;em.IR"), ("", "_abmag_err", "stat.error;phot.mag"), ("", "_abmag", "phot.mag;em.IR"),
+    ("is_extended", "", "src.class.starGalaxy"), ("photoz_low", "", "src.redshift.phot;stat.min"),
+    ("photoz_high", "", "src.redshift.phot;stat.max"), ("photoz_gof", "", "stat.fit.goodness"),
+    ("photoz_sed", "", "src.spType"), ("photoz", "", "src.redshift.phot"), ("psf_gof", "", "stat.fit.goodness"),
+    ("", "flags", "meta.code.qual"), ("psf_flags", "", "meta.code.qual"), ("label", "", "meta.id.part"),
+    ("segment_area", "", "phys.area"), ("semimajor", "", "phys.size.smajAxis"),
+    ("semiminor", "", "phys.size.sminAxis"), ("ellipticity", "", "src.ellipticity"),
+    ("orientation", "", "pos.posAng"), ("kron_radius", "", "phys.angSize;src"), ("fwhm", "", "phys.angSize;src"),
+    ("fluxfrac_radius", "", "phys.angSize;src"), ("nn_distance", "", "pos.angDistance"),
+    ("flagged_spatial_id", "", "meta.id;pos.healpix"), ("sharpness", "", "src.morph.param"),
+    ("roundness", "", "src.morph.param"),
+)
 
 
-#: Everything the catalog step measures (romanarchive.catalog.measure), appended to the core columns.
+def _ucd(name: str) -> str:
+    return next((u for pre, suf, u in _UCD if name.startswith(pre) and name.endswith(suf)), "")
+
+
+@lru_cache(maxsize=1)
+def rad_column_definitions() -> dict[str, dict[str, str]]:
+    """rad's ``source_catalog_columns`` 2.0.0 definitions: template name -> description, unit, datatype."""
+    import yaml
+
+    text = (resources.files("rad") / "resources" / "schemas" / "tables" / "source_catalog_columns-2.0.0.yaml"
+            ).read_text()
+    out = {}
+    for name, d in yaml.safe_load(text)["definitions"].items():
+        dtype = d.get("properties", {}).get("data", {}).get("properties", {}).get("datatype", {}).get("enum", [""])
+        out[name] = {"description": d.get("description", ""), "unit": str(d.get("unit", "none")),
+                     "datatype": str(dtype[0])}
+    return out
+
+
+def _rad_spec(template: str, band: str = "") -> ColumnSpec:
+    """The column of one rad template (``aper04_{b}_flux`` is rad's ``aper~radius~_~band~_flux``)."""
+    import re
+
+    rad_name = re.sub(r"^aper\d\d_", "aper~radius~_", template).replace("{b}", "~band~")
+    d = rad_column_definitions()[rad_name]
+    name = template.format(b=band.lower())
+    desc = d["description"].rstrip(".")
+    if band:
+        desc = f"{band}: {desc}"
+    if name == "flagged_spatial_id":
+        desc += (" (archive layout, as romancal's but with 16 region bits: bit 60 outside the home core, 44-59 "
+                 "projection region, 38-43 cell row, 32-37 cell column, 16-31 / 0-15 y / x in 0.05-arcsec pixels)")
+    radius = re.match(r"^aper(\d\d)_", template)
+    if radius:
+        desc += f" (radius {int(radius.group(1)) / 10:g} arcsec, not aperture-corrected)"
+    return C(name, _RAD_TYPES[d["datatype"]], f"{desc} [rad source_catalog_columns]", unit=_VOUNIT.get(d["unit"],
+             d["unit"]), ucd=_ucd(name), principal=name in _PRINCIPAL)
+
+
+_PRINCIPAL = {"psf_f158_flux", "psf_f158_flux_err", "kron_f158_abmag", "psf_f087_flux", "psf_f087_flux_err"}
+
+#: Everything the catalog step writes besides the core: rad's columns, then the archive's own.
 OBJECT_MEASUREMENTS: tuple[ColumnSpec, ...] = (
-    C("ra_err", "double", "Uncertainty of ra (times cos dec), from size over detection S/N", unit="mas",
-      ucd="stat.error;pos.eq.ra"),
-    C("dec_err", "double", "Uncertainty of dec, from size over detection S/N", unit="mas", ucd="stat.error;pos.eq.dec"),
-    C("x_det", "double", "Centroid column in the skycell pixel grid (0-based)", unit="pix", ucd="pos.cartesian.x"),
-    C("y_det", "double", "Centroid row in the skycell pixel grid (0-based)", unit="pix", ucd="pos.cartesian.y"),
-    C("segment_id", "integer", "Label of the object in the segmentation map (L4 wfi_l4_segm product)",
-      ucd="meta.id.part"),
-    C("det_snr", "double", "Signal-to-noise ratio of the segment in the combined detection image", ucd="stat.snr"),
-    C("area", "double", "Area of the segment", unit="arcsec2", ucd="phys.area"),
-    C("semimajor_sigma", "double", "Semi-major axis: RMS along the major axis from second moments", unit="arcsec",
-      ucd="phys.size.smajAxis"),
-    C("semiminor_sigma", "double", "Semi-minor axis: RMS along the minor axis from second moments", unit="arcsec",
-      ucd="phys.size.sminAxis"),
-    C("ellipticity", "double", "1 - semiminor/semimajor", ucd="src.ellipticity"),
-    C("position_angle", "double", "Position angle of the major axis, east of north", unit="deg", ucd="pos.posAng"),
-    C("r_half", "double", "Half-light radius in the detection image (PSF-convolved)", unit="arcsec",
-      ucd="phys.angSize;src"),
-    C("concentration", "double", "Flux ratio of apertures of 1.5 and 4 pixel radius in the detection image; "
-      "compared with the PSF's for point_like", ucd="src.morph.param"),
-    C("flags", "integer", "Bit flags: 1 deblended from a parent, 2 segment touches the image edge or masked "
-      "pixels, 4 fewer than all bands measured", ucd="meta.code.qual"),
-    C("photoz", "double", "Photometric redshift from template fitting of the Roman bands (CWW templates)",
-      ucd="src.redshift.phot"),
-    C("photoz_err", "double", "Half-width of the redshift range with chi2 < min + 1",
-      ucd="stat.error;src.redshift.phot"),
-    C("photoz_chi2", "double", "Chi-square of the best template fit", ucd="stat.fit.chi2"),
-    C("photoz_template", "smallint", "Best template: 0 E, 1 Sbc, 2 Scd, 3 Im (CWW, galsim share/SEDs)",
-      ucd="meta.code;src.spType"),
-    C("n_bands", "smallint", "Bands with a measurement", ucd="meta.number"),
-    *(c for band in CATALOG_BANDS for c in _band_columns(band)),
+    *(_rad_spec(t) for t in RAD_COLUMNS),
+    C("ra_err", "real", "Uncertainty of ra (times cos dec): the PSF fit's or the windowed centroid's, as for ra",
+      unit="arcsec", ucd="stat.error;pos.eq.ra"),
+    C("dec_err", "real", "Uncertainty of dec: the PSF fit's or the windowed centroid's, as for dec", unit="arcsec",
+      ucd="stat.error;pos.eq.dec"),
+    C("n_bands", "smallint", "Bands with a PSF-flux measurement", ucd="meta.number"),
+    C("flags", "integer", "Archive bit flags: 1 within the halo/spike mask of a bright star, 2 saturated core "
+      "(the bright star itself), 4 fewer than all bands of the skycell measured, 8 segment touches the data's edge",
+      ucd="meta.code.qual"),
+    *(_rad_spec(t, band) for band in CATALOG_BANDS for t in RAD_BAND_COLUMNS),
 )
 
 OBJECTS = TableSpec(
     "objects",
-    "Static-sky multiband object catalog built from the L3 mosaics: one row per object per release.",
+    "Static-sky multiband object catalog built from the L3 mosaics by romancal's MultibandCatalogStep (rad "
+    "source_catalog_columns, fluxes in nJy): one row per object per release.",
     OBJECT_CORE + OBJECT_MEASUREMENTS,
     published=True,
     spoint_column="pos",
@@ -170,7 +217,7 @@ INJECTED_SOURCES = TableSpec(
         C("flux_out", "double", "Recovered Kron flux (estimate of the total flux)",
           unit="nJy", ucd="phot.flux"),
         C("sep", "double", "Distance from injected to recovered position", unit="mas", ucd="pos.angDistance"),
-        C("point_like_out", "boolean", "Recovered star/galaxy class", ucd="src.class.starGalaxy"),
+        C("point_like_out", "boolean", "Recovered as point-like (is_extended false)", ucd="src.class.starGalaxy"),
     ),
     published=True,
 )

@@ -58,7 +58,7 @@ class ForcedOutcome:
 _OBJECTS_IN = sa.text(
     """
     SELECT o.source_id, o.ra, o.dec, o.skycell FROM objects o JOIN products p ON o.pos @ p.s_region
-    WHERE p.product_id = :pid AND o.release = :release AND (o.point_like OR NOT :pl)
+    WHERE p.product_id = :pid AND o.release = :release AND (o.is_extended IS FALSE OR NOT :pl)
     ORDER BY o.source_id
     """
 )

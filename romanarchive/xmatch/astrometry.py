@@ -177,7 +177,7 @@ def check_image(archive: Archive, image: sa.Row[Any], cfg: AstrometryConfig,
                 inputs: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``astrometry_checks`` row of one L2 or L3 image (see the module docstring)."""
     t0 = time.perf_counter()
-    pl = " AND t.point_like" if cfg.point_like_only else ""
+    pl = " AND t.is_extended IS FALSE" if cfg.point_like_only else ""
     with archive.engine.connect() as conn:
         ref = _in_footprint(conn, image.product_id, _REFERENCES[cfg.reference], "", {})
         cell = " AND t.skycell = :cell" if image.level == 3 else ""

@@ -1,0 +1,290 @@
+"""What becomes an object row: the archive's selection on romancal's multiband catalog (pure functions of arrays).
+
+romancal measures every segment of the detection image; the archive then
+
+1. **finds bright stars** from their saturated cores: holes of unusable pixels inside the data (saturated pixels
+   are flagged in every L2 and so have no weight in the L3). Each hole becomes one row flagged ``FLAG_SATURATED``
+   (its position is the hole's centroid; it has no flux), and every detection within the star's mask radius
+   (proportional to the core's size: the PSF's rings and spikes scale with the star's flux) is dropped — those are
+   the star's own light split into segments, not objects;
+2. **keeps each object once**: only objects whose home skycell (:func:`romanarchive.sky.skycells.in_home`) is the
+   one being catalogued, so the overlaps of neighbouring skycells are measured once;
+3. **summarises** the bands: best position (the PSF fit of the highest-S/N band for point sources, the windowed
+   centroid for extended ones), ``is_extended`` of that band, ``n_bands``, archive flags;
+4. fits **photometric redshifts** into rad's photoz columns from the PSF-matched 0.4" aperture fluxes
+   (:mod:`romanarchive.catalog.photoz`), where enough bands exist (NULL, never 0, when the fit cannot be made).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from romanarchive.catalog.config import CatalogConfig
+from romanarchive.catalog.photoz import fit_photoz
+from romanarchive.db.tables_catalog import (
+    FLAG_EDGE,
+    FLAG_MISSING_BAND,
+    FLAG_SATURATED,
+    OBJECT_MEASUREMENTS,
+)
+from romanarchive.sky.skycells import in_home
+
+NJY_PER_MJY = 1e15
+AB_ZP_NJY = 31.4  # m_AB = 31.4 - 2.5 log10(f / nJy)
+
+
+class CatalogInputError(ValueError):
+    """An input image the catalog cannot be built from (no WCS, empty, all NaN, mismatched bands)."""
+
+
+class BandArrays(Protocol):
+    """What the selection reads of each band's image."""
+
+    band: str
+
+    @property
+    def data(self) -> np.ndarray: ...
+
+    @property
+    def err(self) -> np.ndarray: ...
+
+    @property
+    def wcs(self) -> Any: ...
+
+
+@dataclass
+class CatalogResult:
+    """The selected objects: columns named as the ``objects`` table's, the full table, the segmentation."""
+
+    columns: dict[str, np.ndarray]
+    table: Any
+    segmentation: np.ndarray
+    bands: tuple[str, ...]
+    reference_band: str
+    pixel_scale_arcsec: float
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.columns["ra"])
+
+
+def values(col: Any, fill: float = np.nan) -> np.ndarray:
+    """A table column as a plain float array (quantities stripped, masked entries -> ``fill``)."""
+    arr = np.ma.asarray(getattr(col, "value", col))
+    return np.asarray(np.ma.filled(arr.astype(float), fill), dtype=float)
+
+
+def pixel_scale(wcs: Any, shape: tuple[int, int]) -> float:
+    """Mean pixel scale (arcsec) at the image centre, from the WCS's local Jacobian."""
+    y0, x0 = (shape[0] - 1) / 2.0, (shape[1] - 1) / 2.0
+    ra, dec = (np.asarray(v, dtype=float) for v in wcs.pixel_to_world_values(
+        np.array([x0, x0 + 1.0, x0]), np.array([y0, y0, y0 + 1.0])))
+    cosd = np.cos(np.radians(dec[0]))
+    j = np.array([[((ra[1] - ra[0] + 180) % 360 - 180) * cosd, ((ra[2] - ra[0] + 180) % 360 - 180) * cosd],
+                  [dec[1] - dec[0], dec[2] - dec[0]]])
+    scale = float(np.sqrt(abs(np.linalg.det(j))) * 3600.0)
+    if not np.isfinite(scale) or scale <= 0:
+        raise CatalogInputError("the WCS gives no finite sky position at the image centre")
+    return scale
+
+
+@dataclass(frozen=True)
+class BrightStars:
+    """Saturated cores found in the images: centroid (pixels), equivalent radius and mask radius (pixels)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    core_radius: np.ndarray
+    mask_radius: np.ndarray
+
+
+def saturated_cores(usable: np.ndarray, scale: float, cfg: CatalogConfig) -> BrightStars:
+    """Holes of unusable pixels enclosed by usable ones (a coverage gap touches the data's edge instead)."""
+    from scipy import ndimage
+
+    holes, n = ndimage.label(~usable)
+    if n == 0:
+        return BrightStars(*(np.empty(0),) * 4)
+    border = np.unique(np.r_[holes[0], holes[-1], holes[:, 0], holes[:, -1]])
+    area = np.bincount(holes.ravel(), minlength=n + 1).astype(float)
+    max_area = np.pi * (cfg.mask_max_radius_arcsec / scale) ** 2  # larger holes are coverage gaps, not stars
+    keep = (area >= cfg.saturated_min_px) & (area <= max_area)
+    keep[0] = False
+    keep[border] = False
+    labels = np.flatnonzero(keep)
+    if len(labels) == 0:
+        return BrightStars(*(np.empty(0),) * 4)
+    cy, cx = (np.asarray(v, float) for v in zip(*ndimage.center_of_mass(np.ones_like(holes), holes, labels),
+                                                 strict=True))
+    r_core = np.sqrt(area[labels] / np.pi)
+    r_mask = np.clip(cfg.mask_radius_per_hole_px * r_core, cfg.mask_min_radius_arcsec / scale,
+                     cfg.mask_max_radius_arcsec / scale)
+    # Saturated spikes or neighbours inside a bigger star's mask belong to that star, not to stars of their own.
+    order = np.argsort(-r_core, kind="stable")
+    kept: list[int] = []
+    for i in order:
+        if all((cx[i] - cx[j]) ** 2 + (cy[i] - cy[j]) ** 2 > r_mask[j] ** 2 for j in kept):
+            kept.append(int(i))
+    k = np.sort(np.asarray(kept, dtype=int))
+    return BrightStars(cx[k], cy[k], r_core[k], r_mask[k])
+
+
+def _edge_labels(segm: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Segment labels that touch unusable pixels or the image border."""
+    from scipy.ndimage import binary_dilation
+
+    bad = binary_dilation(~usable)
+    bad[[0, -1], :] = bad[:, [0, -1]] = True
+    return np.unique(segm[bad & (segm > 0)])
+
+
+def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], cfg: CatalogConfig,
+                   skycell: str | None) -> CatalogResult:
+    """The object rows of a romancal multiband catalog (see the module docstring).
+
+    Parameters
+    ----------
+    table
+        romancal's ``source_catalog`` (astropy Table, rad columns, full-grid pixel coordinates).
+    segm
+        Its segmentation map on the full grid.
+    images
+        The bands' images (for usable pixels and the WCS).
+    cfg
+        The step configuration.
+    skycell
+        The skycell being catalogued (``None``: keep every object).
+    """
+    bands = tuple(im.band.upper() for im in images)
+    keys = [b.lower() for b in bands]
+    shape = images[0].data.shape
+    wcs = images[0].wcs
+    scale = pixel_scale(wcs, shape)
+    usable_any = np.zeros(shape, bool)
+    usable_all = np.ones(shape, bool)
+    for im in images:
+        ok = np.isfinite(im.data) & np.isfinite(im.err) & (im.err > 0)
+        usable_any |= ok
+        usable_all &= ok
+    n = len(table)
+    col = {name: values(table[name]) for name in table.colnames if name not in ("label",)}
+
+    # Per band S/N of the PSF flux picks the band that speaks for the object.
+    snr = np.full((n, len(keys)), -np.inf)
+    for i, k in enumerate(keys):
+        f, e = col.get(f"psf_{k}_flux"), col.get(f"psf_{k}_flux_err")
+        if f is None or e is None:
+            f, e = col.get(f"kron_{k}_flux", np.full(n, np.nan)), col.get(f"kron_{k}_flux_err", np.full(n, np.nan))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = f / e
+        snr[:, i] = np.where(np.isfinite(s), s, -np.inf)
+    best = np.argmax(snr, axis=1) if len(keys) else np.zeros(n, int)
+    rows = np.arange(n)
+
+    def per_best(template: str, fill: float = np.nan) -> np.ndarray:
+        stack = np.stack([col.get(template.format(b=k), np.full(n, fill)) for k in keys], axis=1)
+        return stack[rows, best] if n else np.empty(0)
+
+    is_ext = per_best("is_extended_{b}")
+    psf_ok = per_best("psf_flags_{b}", fill=1.0) == 0
+    ra_psf, dec_psf = per_best("ra_psf_{b}"), per_best("dec_psf_{b}")
+    ra_win, dec_win = col.get("ra_centroid_win", col["ra_centroid"]), col.get("dec_centroid_win", col["dec_centroid"])
+    win_ok = np.isfinite(ra_win) & np.isfinite(dec_win)
+    use_psf = psf_ok & np.isfinite(ra_psf) & np.isfinite(dec_psf) & (is_ext == 0)
+    ra = np.where(use_psf, ra_psf, np.where(win_ok, ra_win, col["ra_centroid"]))
+    dec = np.where(use_psf, dec_psf, np.where(win_ok, dec_win, col["dec_centroid"]))
+    nan = np.full(n, np.nan)
+    ra_err = np.where(use_psf, per_best("ra_psf_{b}_err"),
+                      np.where(win_ok, col.get("ra_centroid_win_err", nan), col.get("ra_centroid_err", nan)))
+    dec_err = np.where(use_psf, per_best("dec_psf_{b}_err"),
+                       np.where(win_ok, col.get("dec_centroid_win_err", nan), col.get("dec_centroid_err", nan)))
+
+    n_bands = np.zeros(n, np.int16)
+    for k in keys:
+        n_bands += np.isfinite(col.get(f"psf_{k}_flux", col.get(f"kron_{k}_flux", np.full(n, np.nan)))).astype(
+            np.int16)
+    label = np.asarray(table["label"], dtype=np.int64)
+    flags = np.where(n_bands < len(keys), FLAG_MISSING_BAND, 0)
+    edge = np.isin(label, _edge_labels(segm, usable_any))
+    flags = flags | np.where(edge, FLAG_EDGE, 0)
+
+    # Bright stars: drop what lies in their masks, add the stars themselves.
+    stars = saturated_cores(usable_all, scale, cfg)
+    x, y = col["x_centroid"], col["y_centroid"]
+    keep = np.isfinite(ra) & np.isfinite(dec)
+    for sx, sy, rm in zip(stars.x, stars.y, stars.mask_radius, strict=True):
+        keep &= (x - sx) ** 2 + (y - sy) ** 2 > rm**2
+    n_masked = int((~keep & np.isfinite(ra)).sum())
+
+    out: dict[str, np.ndarray] = {}
+    for c in OBJECT_MEASUREMENTS:
+        if c.name in col:
+            out[c.name] = col[c.name]
+    out.update(label=label.astype(float), ra=ra, dec=dec, ra_err=ra_err, dec_err=dec_err, is_extended=is_ext,
+               n_bands=n_bands.astype(float),
+               flags=flags.astype(float))
+    pz = _photoz(col, keys, n, cfg)
+    out.update(pz)
+    if skycell:
+        out["flagged_spatial_id"] = spatial_ids(skycell, x, y, scale).astype(float)
+    out = {k: np.asarray(v)[keep] for k, v in out.items()}
+
+    if len(stars.x):
+        sra, sdec = (np.asarray(v, float) for v in wcs.pixel_to_world_values(stars.x, stars.y))
+        extra = {k: np.full(len(stars.x), np.nan) for k in out}
+        extra.update(ra=sra % 360.0, dec=sdec, x_centroid=stars.x, y_centroid=stars.y, label=np.zeros(len(sra)),
+                     flags=np.full(len(sra), float(FLAG_SATURATED)), n_bands=np.zeros(len(sra)))
+        out = {k: np.r_[v, extra[k]] for k, v in out.items()}
+        table_rows = np.r_[np.flatnonzero(keep), np.full(len(sra), -1)]
+    else:
+        table_rows = np.flatnonzero(keep)
+
+    n_before_home = len(out["ra"])
+    if cfg.home_only and skycell:
+        home = in_home(out["ra"], out["dec"], skycell)
+        out = {k: v[home] for k, v in out.items()}
+        table_rows = table_rows[home]
+    sel = table[table_rows[table_rows >= 0]] if n else table
+    ref = str(table.meta.get("psf_match_reference_filter", bands[-1])).upper() if hasattr(table, "meta") else bands[-1]
+    stats = {"n_detections": n, "n_masked_by_bright_stars": n_masked, "n_saturated_stars": int(len(stars.x)),
+             "n_outside_home": int(n_before_home - len(out["ra"])), "n_objects": int(len(out["ra"])),
+             "bright_star_mask_radius_arcsec": [round(float(r * scale), 2) for r in stars.mask_radius]}
+    return CatalogResult(out, sel, segm, bands, ref, scale, stats)
+
+
+def spatial_ids(skycell: str, x: np.ndarray, y: np.ndarray, scale: float, in_core: np.ndarray | None = None
+                ) -> np.ndarray:
+    """rad's ``flagged_spatial_id`` in the archive's layout (romancal's reserves 13 bits for the projection region;
+    the archive's regions need 16): bit 60 set outside the home core, bits 44-59 the region, 38-43 the cell row,
+    32-37 the cell column, 16-31 and 0-15 the y and x position in 0.05" virtual pixels of the skycell."""
+    import re
+
+    m = re.match(r"^p(\d{5})x(\d{2})y(\d{2})$", skycell)
+    if m is None or len(x) == 0:
+        return np.zeros(len(x), np.int64)
+    region, i, j = (int(v) for v in m.groups())
+    virt = scale / 0.05
+
+    def idx(v: np.ndarray) -> np.ndarray:
+        return np.clip(np.nan_to_num(np.asarray(v, float) * virt), 0, 2**16 - 1).astype(np.int64)
+
+    out = (region << 44) + (j << 38) + (i << 32) + (idx(y) << 16) + idx(x)
+    if in_core is not None:
+        out = out + np.where(in_core, 0, 1 << 60)
+    return np.asarray(out, np.int64)
+
+
+def _photoz(col: dict[str, np.ndarray], keys: list[str], n: int, cfg: CatalogConfig) -> dict[str, np.ndarray]:
+    """rad photoz columns from PSF-matched 0.4" aperture fluxes (the reference band's own, unmatched)."""
+    nan = np.full(n, np.nan)
+    if len(keys) < cfg.photoz_min_bands or n == 0:
+        return {"photoz": nan, "photoz_low68": nan, "photoz_high68": nan, "photoz_gof": nan, "photoz_sed": nan}
+    flux = np.stack([col.get(f"aper04_{k}m_flux", col.get(f"aper04_{k}_flux", nan)) for k in keys], axis=1)
+    err = np.stack([col.get(f"aper04_{k}m_flux_err", col.get(f"aper04_{k}_flux_err", nan)) for k in keys], axis=1)
+    pz = fit_photoz(flux, err, tuple(k.upper() for k in keys), min_bands=cfg.photoz_min_bands)
+    return {"photoz": pz.z, "photoz_low68": pz.z_low, "photoz_high68": pz.z_high, "photoz_gof": pz.chi2,
+            "photoz_sed": np.where(pz.template >= 0, pz.template, np.nan).astype(float)}
