@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -22,15 +23,17 @@ from romanarchive.archive import Archive
 from romanarchive.catalog.config import CatalogConfig
 from romanarchive.catalog.load import replace_skycell
 from romanarchive.catalog.select import CatalogInputError
-from romanarchive.catalog.step import STEP_NAME, CatalogStep, LoadedImage, StepResult, load_image
+from romanarchive.catalog.step import STEP_NAME, CatalogStep, LoadedImage, StepResult, bright_stars_of_l2, load_image
 from romanarchive.crds_offline import configure_offline
 from romanarchive.db import product_types
 from romanarchive.db.tables import files, metadata, products
 from romanarchive.db.tables_catalog import LIVE, OBJECTS
-from romanarchive.ingest.query import newest_reference
+from romanarchive.db.types import numpy_dtype
+from romanarchive.ingest.query import live_l2, newest_reference
 from romanarchive.ingest.register import Provenance, Registration, discard_unregistered
 from romanarchive.jobs import queue
 from romanarchive.sky.footprint import centre_and_fov, healpix29, spoly_literal, wcs_corners
+from romanarchive.sky.skycells import skycell as skycell_of
 
 KIND = "catalog"
 OBJECTS_COLUMNS = {c.name: c for c in OBJECTS.columns}
@@ -113,7 +116,8 @@ def catalog_skycell(archive: Archive, cell: str, job: queue.Job | None = None,
         configure_offline(archive.settings.crds_path)  # before romancal is imported
         inputs = [load_image(_materialise(archive, r.uri, r.filename, scratch), r.product_id) for r in rows]
         refs = catalog_references(archive, [im.band for im in inputs], scratch)
-        result = CatalogStep(config, refs).run(inputs, cell)
+        bright = bright_stars_of_l2(_l2_under(archive, cell, [im.band for im in inputs], scratch))
+        result = CatalogStep(config, refs).run(inputs, cell, bright)
         return _register(archive, job, cell, result, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -122,6 +126,14 @@ def catalog_skycell(archive: Archive, cell: str, job: queue.Job | None = None,
 def _materialise(archive: Archive, key: str, name: str, folder: Path) -> Path:
     local = archive.store.local_path(key)
     return Path(local) if local is not None else Path(archive.store.get_file(key, folder / name))
+
+
+def _l2_under(archive: Archive, cell: str, bands: list[str], folder: Path) -> list[Path]:
+    """Local paths of the live L2s of ``bands`` over the skycell (their DQ marks saturated stars)."""
+    corners = skycell_of(cell).corners()
+    with archive.engine.connect() as conn:
+        rows = [r for band in bands for r in live_l2(conn, corners, band)]
+    return [_materialise(archive, r.uri, r.filename, folder / "l2") for r in rows]
 
 
 def catalog_references(archive: Archive, bands: list[str], folder: Path) -> dict[str, dict[str, Path]]:
@@ -144,17 +156,48 @@ def catalog_references(archive: Archive, bands: list[str], folder: Path) -> dict
     return out
 
 
+def _file_table(romancal_rows: Any, n: int) -> Any:
+    """romancal's full table for the kept objects, padded to ``n`` rows (the saturated stars the archive adds have
+    no romancal measurement: NaN, 0 or False) — rad's catalog schema requires every column romancal writes."""
+    from astropy.table import Table
+
+    out = Table(meta=dict(romancal_rows.meta))
+    k = len(romancal_rows)
+    for name in romancal_rows.colnames:
+        col = romancal_rows[name]
+        arr = np.ma.filled(np.ma.asarray(getattr(col, "value", col)),
+                           np.nan if np.asarray(col).dtype.kind == "f" else 0)
+        pad = np.full(n - k, np.nan if arr.dtype.kind == "f" else 0, dtype=arr.dtype)
+        out[name] = np.concatenate([np.asarray(arr), pad]).astype(arr.dtype)
+        if getattr(col, "unit", None) is not None:
+            out[name].unit = col.unit
+    return out
+
+
 def _write_files(result: StepResult, ids: np.ndarray, cell: str, folder: Path) -> tuple[Path, Path]:
     """The L4 files as romancal writes them: a MultibandSourceCatalogModel (parquet-free ASDF) holding the object
     rows (rad columns, plus the archive's ``source_id`` and summary columns) and a MultibandSegmentationMapModel
     on the skycell grid, with the ``label`` -> ``source_id`` map of the objects."""
-    from astropy.table import Table
 
     cat = result.catalog
-    table = Table({"source_id": ids, **cat.columns})
-    for name in table.colnames:  # rad's units, from the objects table's (one type system)
+    table = _file_table(cat.table, len(ids))
+    table["source_id"] = np.asarray(ids, np.int64)
+    for name, values in cat.columns.items():  # the archive's values, in rad's dtypes and units (one type system)
         spec = OBJECTS_COLUMNS.get(name)
-        if spec is not None and spec.unit:
+        if spec is None:
+            continue
+        arr = np.asarray(values)
+        if spec.type == "boolean":
+            arr = np.nan_to_num(arr.astype(float), nan=0.0) != 0
+        elif spec.type in ("smallint", "integer", "bigint"):
+            arr = np.nan_to_num(arr.astype(float), nan=0.0).astype(numpy_dtype(spec.type, big_endian=False))
+        else:
+            arr = arr.astype(numpy_dtype(spec.type, big_endian=False))
+        unit = table[name].unit if name in table.colnames else None
+        table[name] = arr
+        if unit is not None:
+            table[name].unit = unit
+        elif spec.unit:
             table[name].unit = spec.unit.replace("**", "").replace(".", " ")
     model = result.catalog_model
     model.source_catalog = table

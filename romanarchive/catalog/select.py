@@ -4,14 +4,18 @@ romancal measures every segment of the detection image; the archive then
 
 1. **finds bright stars** from their saturated cores: holes of unusable pixels inside the data (saturated pixels
    are flagged in every L2 and so have no weight in the L3). Each hole becomes one row flagged ``FLAG_SATURATED``
-   (its position is the hole's centroid; it has no flux), and every detection within the star's mask radius
-   (proportional to the core's size: the PSF's rings and spikes scale with the star's flux) is dropped — those are
-   the star's own light split into segments, not objects;
+   (its position is the hole's centroid; it has no flux). Every detection within the star's mask radius is dropped,
+   and within its (larger) halo radius only point sources are kept, flagged ``FLAG_NEAR_BRIGHT_STAR``: both radii
+   are proportional to the core's size, as the PSF's rings and spikes scale with the star's flux, and what is
+   dropped there is the star's own light split into segments, not objects;
 2. **keeps each object once**: only objects whose home skycell (:func:`romanarchive.sky.skycells.in_home`) is the
    one being catalogued, so the overlaps of neighbouring skycells are measured once;
-3. **summarises** the bands: best position (the PSF fit of the highest-S/N band for point sources, the windowed
+3. **calibrates** PSF fluxes to the curve of growth of the skycell's bright point sources
+   (:func:`psf_aperture_factors`), and ``err`` to the measured noise of the resampled image before romancal runs
+   (:func:`noise_scale`, in the step);
+4. **summarises** the bands: best position (the PSF fit of the highest-S/N band for point sources, the windowed
    centroid for extended ones), ``is_extended`` of that band, ``n_bands``, archive flags;
-4. fits **photometric redshifts** into rad's photoz columns from the PSF-matched 0.4" aperture fluxes
+5. fits **photometric redshifts** into rad's photoz columns from the PSF-matched 0.4" aperture fluxes
    (:mod:`romanarchive.catalog.photoz`), where enough bands exist (NULL, never 0, when the fit cannot be made).
 """
 
@@ -28,6 +32,7 @@ from romanarchive.catalog.photoz import fit_photoz
 from romanarchive.db.tables_catalog import (
     FLAG_EDGE,
     FLAG_MISSING_BAND,
+    FLAG_NEAR_BRIGHT_STAR,
     FLAG_SATURATED,
     OBJECT_MEASUREMENTS,
 )
@@ -94,33 +99,51 @@ def pixel_scale(wcs: Any, shape: tuple[int, int]) -> float:
 
 @dataclass(frozen=True)
 class BrightStars:
-    """Saturated cores found in the images: centroid (pixels), equivalent radius and mask radius (pixels)."""
+    """Saturated cores found in the images: centroid, equivalent radius, mask and halo radii (all pixels)."""
 
     x: np.ndarray
     y: np.ndarray
     core_radius: np.ndarray
     mask_radius: np.ndarray
+    halo_radius: np.ndarray
 
 
-def saturated_cores(usable: np.ndarray, scale: float, cfg: CatalogConfig) -> BrightStars:
-    """Holes of unusable pixels enclosed by usable ones (a coverage gap touches the data's edge instead)."""
+def saturated_cores(usable: np.ndarray, scale: float, cfg: CatalogConfig, extra: SkyStars | None = None,
+                    wcs: Any = None) -> BrightStars:
+    """Holes of unusable pixels enclosed by usable ones (a coverage gap touches the data's edge instead), plus the
+    ``extra`` stars (from the L2s' saturated pixels: stars whose core lies outside this grid's data still throw
+    their halo onto it)."""
     from scipy import ndimage
 
     holes, n = ndimage.label(~usable)
-    if n == 0:
-        return BrightStars(*(np.empty(0),) * 4)
-    border = np.unique(np.r_[holes[0], holes[-1], holes[:, 0], holes[:, -1]])
-    area = np.bincount(holes.ravel(), minlength=n + 1).astype(float)
-    max_area = np.pi * (cfg.mask_max_radius_arcsec / scale) ** 2  # larger holes are coverage gaps, not stars
-    keep = (area >= cfg.saturated_min_px) & (area <= max_area)
-    keep[0] = False
-    keep[border] = False
+    area = np.zeros(1)
+    keep = np.zeros(1, bool)
+    ex, ey, er = np.empty(0), np.empty(0), np.empty(0)
+    if extra is not None and len(extra.ra) and wcs is not None:
+        # Stars off the grid matter too (their halo reaches in): no bounding box, which would give NaN.
+        inv = (wcs.invert(extra.ra, extra.dec, with_bounding_box=False) if hasattr(wcs, "invert")
+               else wcs.world_to_pixel_values(extra.ra, extra.dec))
+        ex, ey = (np.atleast_1d(np.asarray(v, float)) for v in inv)
+        ok = np.isfinite(ex) & np.isfinite(ey)
+        ex, ey, er = ex[ok], ey[ok], extra.core_radius_arcsec[ok] / scale
+    if n == 0 and len(ex) == 0:
+        return BrightStars(*(np.empty(0),) * 5)
+    if n:
+        border = np.unique(np.r_[holes[0], holes[-1], holes[:, 0], holes[:, -1]])
+        area = np.bincount(holes.ravel(), minlength=n + 1).astype(float)
+        max_area = np.pi * (cfg.mask_max_radius_arcsec / scale) ** 2  # larger holes are coverage gaps, not stars
+        keep = (area >= cfg.saturated_min_px) & (area <= max_area)
+        keep[0] = False
+        keep[border] = False
     labels = np.flatnonzero(keep)
-    if len(labels) == 0:
-        return BrightStars(*(np.empty(0),) * 4)
-    cy, cx = (np.asarray(v, float) for v in zip(*ndimage.center_of_mass(np.ones_like(holes), holes, labels),
-                                                 strict=True))
-    r_core = np.sqrt(area[labels] / np.pi)
+    cx, cy, r_core = np.empty(0), np.empty(0), np.empty(0)
+    if len(labels):
+        cy, cx = (np.asarray(v, float) for v in zip(*ndimage.center_of_mass(np.ones_like(holes), holes, labels),
+                                                     strict=True))
+        r_core = np.sqrt(area[labels] / np.pi)
+    cx, cy, r_core = np.r_[cx, ex], np.r_[cy, ey], np.r_[r_core, er]
+    if len(cx) == 0:
+        return BrightStars(*(np.empty(0),) * 5)
     r_mask = np.clip(cfg.mask_radius_per_hole_px * r_core, cfg.mask_min_radius_arcsec / scale,
                      cfg.mask_max_radius_arcsec / scale)
     # Saturated spikes or neighbours inside a bigger star's mask belong to that star, not to stars of their own.
@@ -130,7 +153,49 @@ def saturated_cores(usable: np.ndarray, scale: float, cfg: CatalogConfig) -> Bri
         if all((cx[i] - cx[j]) ** 2 + (cy[i] - cy[j]) ** 2 > r_mask[j] ** 2 for j in kept):
             kept.append(int(i))
     k = np.sort(np.asarray(kept, dtype=int))
-    return BrightStars(cx[k], cy[k], r_core[k], r_mask[k])
+    r_halo = np.clip(cfg.halo_radius_per_hole_px * r_core, r_mask, cfg.halo_max_radius_arcsec / scale)
+    return BrightStars(cx[k], cy[k], r_core[k], r_mask[k], r_halo[k])
+
+
+@dataclass(frozen=True)
+class SkyStars:
+    """Bright stars found elsewhere (saturated cores of the L2 images): sky position and core radius (arcsec)."""
+
+    ra: np.ndarray
+    dec: np.ndarray
+    core_radius_arcsec: np.ndarray
+
+
+def saturated_in_l2(dq: np.ndarray, wcs: Any, min_px: int = 6, pixel_arcsec: float = 0.11) -> SkyStars:
+    """Saturated cores of one L2 image (clusters of SATURATED pixels in its DQ) on the sky."""
+    from scipy import ndimage
+
+    sat = (np.asarray(dq) & 2) != 0  # roman_datamodels.dqflags.pixel.SATURATED
+    lab, n = ndimage.label(sat)
+    if n == 0:
+        return SkyStars(np.empty(0), np.empty(0), np.empty(0))
+    area = np.bincount(lab.ravel(), minlength=n + 1)
+    big = np.flatnonzero(area >= min_px)
+    big = big[big > 0]
+    if len(big) == 0:
+        return SkyStars(np.empty(0), np.empty(0), np.empty(0))
+    cy, cx = (np.asarray(v, float) for v in zip(*ndimage.center_of_mass(sat, lab, big), strict=True))
+    ra, dec = (np.asarray(v, float) for v in wcs.pixel_to_world_values(cx, cy))
+    return SkyStars(ra % 360.0, dec, np.sqrt(area[big] / np.pi) * pixel_arcsec)
+
+
+def merge_stars(parts: Sequence[SkyStars], radius_arcsec: float = 1.0) -> SkyStars:
+    """One entry per star seen in several images (the largest core)."""
+    ra = np.concatenate([p.ra for p in parts]) if parts else np.empty(0)
+    dec = np.concatenate([p.dec for p in parts]) if parts else np.empty(0)
+    r = np.concatenate([p.core_radius_arcsec for p in parts]) if parts else np.empty(0)
+    keep: list[int] = []
+    for i in np.argsort(-r, kind="stable"):
+        cosd = np.cos(np.radians(dec[i]))
+        if all(np.hypot((ra[i] - ra[j]) * cosd, dec[i] - dec[j]) * 3600 > radius_arcsec for j in keep):
+            keep.append(int(i))
+    k = np.asarray(sorted(keep), dtype=int)
+    return SkyStars(ra[k], dec[k], r[k])
 
 
 def _edge_labels(segm: np.ndarray, usable: np.ndarray) -> np.ndarray:
@@ -142,8 +207,60 @@ def _edge_labels(segm: np.ndarray, usable: np.ndarray) -> np.ndarray:
     return np.unique(segm[bad & (segm > 0)])
 
 
+def noise_scale(data: np.ndarray, err: np.ndarray, box: int = 9) -> float:
+    """Factor (>= 1) by which sums over ``box`` x ``box`` pixels scatter more than ``err`` predicts.
+
+    Resampling correlates neighbouring L3 pixels, so a per-pixel ``err`` understates the noise of any aperture sum.
+    Measured over tiles with every pixel usable as the robust (1.4826 MAD) scatter of the tile sums against the
+    median of their predicted sigma; sources touch few tiles and barely move a MAD.
+    """
+    ny, nx = (data.shape[0] // box) * box, (data.shape[1] // box) * box
+    if ny == 0 or nx == 0:
+        return 1.0
+    d = data[:ny, :nx].reshape(ny // box, box, nx // box, box)
+    e = err[:ny, :nx].reshape(ny // box, box, nx // box, box)
+    ok = (np.isfinite(d) & np.isfinite(e) & (e > 0)).all(axis=(1, 3))
+    if ok.sum() < 20:
+        return 1.0
+    sums = np.nansum(d, axis=(1, 3))[ok]
+    pred = np.sqrt(np.nansum(e**2, axis=(1, 3)))[ok]
+    scatter = 1.4826 * np.median(np.abs(sums - np.median(sums)))
+    return float(max(1.0, scatter / np.median(pred)))
+
+
+def psf_aperture_factors(col: dict[str, np.ndarray], keys: Sequence[str], ee04: dict[str, float],
+                         min_stars: int = 5, min_snr: float = 50.0) -> dict[str, tuple[float, float]]:
+    """Per band, median of (0.4" aperture flux / EE(0.4")) / PSF flux over bright unflagged point sources, and the
+    relative scatter of that ratio beyond the statistical errors (the PSF model's systematic error).
+
+    romancal's L3 PSF model (the ePSF convolved with boxes for the drizzle drop and the L3 pixel) is not the co-add's
+    exact PSF; tying the PSF fluxes to the curve of growth of the skycell's own stars removes that bias, as an
+    aperture correction does. (1, 0) where fewer than ``min_stars`` stars qualify.
+    """
+    out = {}
+    n = len(next(iter(col.values()))) if col else 0
+    for k in keys:
+        f, e, a = (col.get(name, np.full(n, np.nan)) for name in (f"psf_{k}_flux", f"psf_{k}_flux_err",
+                                                                    f"aper04_{k}_flux"))
+        ee = ee04.get(k.upper())
+        ok = ((col.get(f"is_extended_{k}", np.ones(n)) == 0) & (col.get(f"psf_flags_{k}", np.ones(n)) == 0)
+              & (f > 0) & (e > 0) & np.isfinite(a))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok &= f / e >= min_snr
+        if ee and ok.sum() >= min_stars:
+            ratio = a[ok] / ee / f[ok]
+            med = float(np.median(ratio))
+            # The stars' scatter beyond their statistical errors: the PSF model's systematic error (reported).
+            excess = (1.4826 * np.median(np.abs(ratio - med))) ** 2 - np.median((e[ok] / f[ok]) ** 2)
+            out[k] = (med, float(np.sqrt(max(0.0, excess))))
+        else:
+            out[k] = (1.0, 0.0)
+    return out
+
+
 def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], cfg: CatalogConfig,
-                   skycell: str | None) -> CatalogResult:
+                   skycell: str | None, bright: SkyStars | None = None,
+                   ee04: dict[str, float] | None = None) -> CatalogResult:
     """The object rows of a romancal multiband catalog (see the module docstring).
 
     Parameters
@@ -158,6 +275,10 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
         The step configuration.
     skycell
         The skycell being catalogued (``None``: keep every object).
+    bright
+        Bright stars known from the L2 images (their saturated cores), besides the holes in these images.
+    ee04
+        Per band, the PSF's encircled energy at 0.4" (the apcorr reference file), for :func:`psf_aperture_factors`.
     """
     bands = tuple(im.band.upper() for im in images)
     keys = [b.lower() for b in bands]
@@ -172,6 +293,11 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
         usable_all &= ok
     n = len(table)
     col = {name: values(table[name]) for name in table.colnames if name not in ("label",)}
+    psf_factors = psf_aperture_factors(col, keys, ee04 or {}) if n else {}
+    for k, (factor, _) in psf_factors.items():  # the systematic scatter is reported (provenance), not added
+        for name in (f"psf_{k}_flux", f"psf_{k}_flux_err"):
+            if name in col:
+                col[name] = col[name] * factor
 
     # Per band S/N of the PSF flux picks the band that speaks for the object.
     snr = np.full((n, len(keys)), -np.inf)
@@ -180,7 +306,7 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
         if f is None or e is None:
             f, e = col.get(f"kron_{k}_flux", np.full(n, np.nan)), col.get(f"kron_{k}_flux_err", np.full(n, np.nan))
         with np.errstate(divide="ignore", invalid="ignore"):
-            s = f / e
+            s = np.where(e > 0, f / e, np.nan)
         snr[:, i] = np.where(np.isfinite(s), s, -np.inf)
     best = np.argmax(snr, axis=1) if len(keys) else np.zeros(n, int)
     rows = np.arange(n)
@@ -190,18 +316,41 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
         return stack[rows, best] if n else np.empty(0)
 
     is_ext = per_best("is_extended_{b}")
-    psf_ok = per_best("psf_flags_{b}", fill=1.0) == 0
-    ra_psf, dec_psf = per_best("ra_psf_{b}"), per_best("dec_psf_{b}")
+    # Positions from the reddest band's PSF fit (romancal's PSF-matching reference: the best-sampled PSF model,
+    # a few mas in the demo against 10 in F087), from the highest-S/N band where that one failed.
+    red = len(keys) - 1
+    red_ok = (col.get(f"psf_flags_{keys[red]}", np.ones(n)) == 0) & (snr[:, red] >= cfg.min_snr) if keys else \
+        np.zeros(n, bool)
+    pos_band = np.where(red_ok, red, best)
+
+    def per_pos(template: str, fill: float = np.nan) -> np.ndarray:
+        stack = np.stack([col.get(template.format(b=k), np.full(n, fill)) for k in keys], axis=1)
+        return stack[rows, pos_band] if n else np.empty(0)
+
+    psf_ok = per_pos("psf_flags_{b}", fill=1.0) == 0
+    ra_psf, dec_psf = per_pos("ra_psf_{b}"), per_pos("dec_psf_{b}")
     ra_win, dec_win = col.get("ra_centroid_win", col["ra_centroid"]), col.get("dec_centroid_win", col["dec_centroid"])
     win_ok = np.isfinite(ra_win) & np.isfinite(dec_win)
     use_psf = psf_ok & np.isfinite(ra_psf) & np.isfinite(dec_psf) & (is_ext == 0)
     ra = np.where(use_psf, ra_psf, np.where(win_ok, ra_win, col["ra_centroid"]))
     dec = np.where(use_psf, dec_psf, np.where(win_ok, dec_win, col["dec_centroid"]))
-    nan = np.full(n, np.nan)
-    ra_err = np.where(use_psf, per_best("ra_psf_{b}_err"),
-                      np.where(win_ok, col.get("ra_centroid_win_err", nan), col.get("ra_centroid_err", nan)))
-    dec_err = np.where(use_psf, per_best("dec_psf_{b}_err"),
-                       np.where(win_ok, col.get("dec_centroid_win_err", nan), col.get("dec_centroid_err", nan)))
+    # romancal 1.1 leaves every position uncertainty at 0: the archive's is the centroid bound for a PSF of the
+    # object's FWHM, sqrt(2) * sigma / (S/N), with the S/N of the band the position comes from.
+    pos_snr = snr[rows, pos_band] if n else np.empty(0)
+    sigma = col.get("fwhm", np.full(n, np.nan)) / 2.3548
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pos_err = np.where(pos_snr > 0, np.sqrt(2.0) * sigma / pos_snr, np.nan)
+    ra_err, dec_err = pos_err, pos_err.copy()
+    for i, k in enumerate(keys):  # the per-band PSF-fit positions get the same bound
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = np.where(snr[:, i] > 0, np.sqrt(2.0) * sigma / snr[:, i], np.nan)
+        for name in (f"ra_psf_{k}_err", f"dec_psf_{k}_err"):
+            if name in col:
+                col[name] = e
+    for name in ("x_centroid_err", "y_centroid_err", "ra_centroid_err", "dec_centroid_err", "x_centroid_win_err",
+                 "y_centroid_win_err", "ra_centroid_win_err", "dec_centroid_win_err"):
+        if name in col and n and np.all(col[name] == 0):  # not computed: unknown, not zero
+            col[name] = np.full(n, np.nan)
 
     n_bands = np.zeros(n, np.int16)
     for k in keys:
@@ -213,30 +362,41 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
     flags = flags | np.where(edge, FLAG_EDGE, 0)
 
     # Bright stars: drop what lies in their masks, add the stars themselves.
-    stars = saturated_cores(usable_all, scale, cfg)
+    stars = saturated_cores(usable_all, scale, cfg, bright, wcs)
     x, y = col["x_centroid"], col["y_centroid"]
-    keep = np.isfinite(ra) & np.isfinite(dec)
-    for sx, sy, rm in zip(stars.x, stars.y, stars.mask_radius, strict=True):
-        keep &= (x - sx) ** 2 + (y - sy) ** 2 > rm**2
-    n_masked = int((~keep & np.isfinite(ra)).sum())
+    # A detection whose flux is insignificant in every band is noise or an artefact, not an object.
+    best_snr = snr.max(axis=1) if len(keys) else np.zeros(n)
+    keep = np.isfinite(ra) & np.isfinite(dec) & (best_snr >= cfg.min_snr)
+    n_faint = int((np.isfinite(ra) & (best_snr < cfg.min_snr)).sum())
+    near = np.zeros(n, bool)
+    for sx, sy, rm, rh in zip(stars.x, stars.y, stars.mask_radius, stars.halo_radius, strict=True):
+        d2 = (x - sx) ** 2 + (y - sy) ** 2
+        keep &= d2 > rm**2
+        # In the halo only point sources stay: extended detections there are the star's rings and spikes.
+        halo = d2 <= rh**2
+        keep &= ~halo | (is_ext == 0)
+        near |= halo
+    n_masked = int((~keep & np.isfinite(ra)).sum()) - n_faint
 
     out: dict[str, np.ndarray] = {}
     for c in OBJECT_MEASUREMENTS:
         if c.name in col:
             out[c.name] = col[c.name]
+    flags = flags | np.where(near, FLAG_NEAR_BRIGHT_STAR, 0)
     out.update(label=label.astype(float), ra=ra, dec=dec, ra_err=ra_err, dec_err=dec_err, is_extended=is_ext,
-               n_bands=n_bands.astype(float),
-               flags=flags.astype(float))
+               n_bands=n_bands.astype(float), flags=flags.astype(float))
     pz = _photoz(col, keys, n, cfg)
     out.update(pz)
     if skycell:
         out["flagged_spatial_id"] = spatial_ids(skycell, x, y, scale).astype(float)
     out = {k: np.asarray(v)[keep] for k, v in out.items()}
 
-    if len(stars.x):
-        sra, sdec = (np.asarray(v, float) for v in wcs.pixel_to_world_values(stars.x, stars.y))
-        extra = {k: np.full(len(stars.x), np.nan) for k in out}
-        extra.update(ra=sra % 360.0, dec=sdec, x_centroid=stars.x, y_centroid=stars.y, label=np.zeros(len(sra)),
+    inside = (stars.x >= 0) & (stars.x <= shape[1] - 1) & (stars.y >= 0) & (stars.y <= shape[0] - 1)
+    if inside.any():
+        sra, sdec = (np.asarray(v, float) for v in wcs.pixel_to_world_values(stars.x[inside], stars.y[inside]))
+        extra = {k: np.full(len(sra), np.nan) for k in out}
+        extra.update(ra=sra % 360.0, dec=sdec, x_centroid=stars.x[inside], y_centroid=stars.y[inside],
+                     label=np.zeros(len(sra)),
                      flags=np.full(len(sra), float(FLAG_SATURATED)), n_bands=np.zeros(len(sra)))
         out = {k: np.r_[v, extra[k]] for k, v in out.items()}
         table_rows = np.r_[np.flatnonzero(keep), np.full(len(sra), -1)]
@@ -250,9 +410,13 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
         table_rows = table_rows[home]
     sel = table[table_rows[table_rows >= 0]] if n else table
     ref = str(table.meta.get("psf_match_reference_filter", bands[-1])).upper() if hasattr(table, "meta") else bands[-1]
-    stats = {"n_detections": n, "n_masked_by_bright_stars": n_masked, "n_saturated_stars": int(len(stars.x)),
+    stats = {"n_detections": n, "n_below_min_snr": n_faint, "n_masked_by_bright_stars": n_masked,
+             "n_saturated_stars": int(len(stars.x)),
              "n_outside_home": int(n_before_home - len(out["ra"])), "n_objects": int(len(out["ra"])),
-             "bright_star_mask_radius_arcsec": [round(float(r * scale), 2) for r in stars.mask_radius]}
+             "bright_star_mask_radius_arcsec": [round(float(r * scale), 2) for r in stars.mask_radius],
+             "bright_star_halo_radius_arcsec": [round(float(r * scale), 2) for r in stars.halo_radius],
+             "psf_aperture_factor": {k.upper(): round(v[0], 4) for k, v in psf_factors.items()},
+             "psf_systematic_error": {k.upper(): round(v[1], 4) for k, v in psf_factors.items()}}
     return CatalogResult(out, sel, segm, bands, ref, scale, stats)
 
 

@@ -27,7 +27,16 @@ from typing import Any
 import numpy as np
 
 from romanarchive.catalog.config import CatalogConfig
-from romanarchive.catalog.select import CatalogInputError, CatalogResult, select_objects
+from romanarchive.catalog.select import (
+    CatalogInputError,
+    CatalogResult,
+    SkyStars,
+    merge_stars,
+    noise_scale,
+    pixel_scale,
+    saturated_in_l2,
+    select_objects,
+)
 from romanarchive.crds_offline import OFFLINE_SERVER_URL, configure_offline
 from romanarchive.sky.skymap import configure_skymap
 from romanarchive.software import package_versions
@@ -174,6 +183,29 @@ def _uncrop(table: Any, x0: int, y0: int) -> None:
             table[name] += y0
 
 
+def encircled_energy(apcorr: str | Path, band: str, radius_arcsec: float) -> float | None:
+    """The PSF's encircled-energy fraction at ``radius_arcsec`` from an apcorr reference file (radii in arcsec)."""
+    import roman_datamodels as rdm
+
+    with rdm.open(apcorr) as model:
+        entry = model.data.get(band.upper()) if hasattr(model.data, "get") else None
+        if entry is None:
+            return None
+        radii, frac = np.asarray(entry["ee_radii"], float), np.asarray(entry["ee_fractions"], float)
+    return float(np.interp(radius_arcsec, radii, frac)) if len(radii) else None
+
+
+def bright_stars_of_l2(paths: Sequence[str | Path]) -> SkyStars:
+    """Saturated cores in the DQ of L2 images (the inputs of a skycell's L3s), merged over images."""
+    import roman_datamodels as rdm
+
+    parts = []
+    for path in paths:
+        with rdm.open(path) as model:
+            parts.append(saturated_in_l2(np.asarray(model.dq), model.meta.wcs))
+    return merge_stars(parts)
+
+
 def software_versions() -> dict[str, str]:
     """Versions of the packages that determine the catalog."""
     return package_versions(("romanarchive", "romancal", "photutils", "roman_datamodels", "rad", "numpy", "scipy",
@@ -210,7 +242,8 @@ class CatalogStep:
         self.config = config or CatalogConfig()
         self.references = dict(references or {})
 
-    def run(self, inputs: Sequence[LoadedImage], skycell: str | None = None) -> StepResult:
+    def run(self, inputs: Sequence[LoadedImage], skycell: str | None = None, bright: SkyStars | None = None
+            ) -> StepResult:
         """Catalogue ``inputs`` (one per band, all on one pixel grid).
 
         Parameters
@@ -219,6 +252,9 @@ class CatalogStep:
             The bands' images.
         skycell
             Name of the skycell the grid is; with ``config.home_only`` only objects at home in it are kept.
+        bright
+            Bright stars known from the L2 images (:func:`bright_stars_of_l2`), masked as the saturated cores
+            found in ``inputs`` are.
 
         Raises
         ------
@@ -240,15 +276,25 @@ class CatalogStep:
         shape = images[0].data.shape
         box = data_box(images) if cfg.crop_to_data else (slice(0, shape[0]), slice(0, shape[1]))
         models = [_cropped(im.model, box) for im in images]
+        err_scale = {}
+        for im, model in zip(images, models, strict=True):  # honest errors for correlated (resampled) noise
+            k = noise_scale(np.asarray(model.data), np.asarray(model.err))
+            model.err = (np.asarray(model.err) * np.float32(k)).astype(np.asarray(model.err).dtype)
+            err_scale[im.band] = round(k, 4)
+        scale = pixel_scale(images[0].wcs, shape)
+        npixels = max(1, int(round(cfg.min_area_arcsec2 / scale**2)))
+        ee04 = {im.band: ee for im in images
+                if (ee := encircled_energy(self.references[im.band]["apcorr"], im.band, 0.4)) is not None}
         step = _ArchiveMultibandCatalogStep.make(
             self.references, bkg_boxsize=cfg.bkg_boxsize, kernel_fwhms=list(cfg.kernel_fwhms),
-            snr_threshold=cfg.snr_threshold, npixels=cfg.npixels, deblend=cfg.deblend, fit_psf=cfg.fit_psf)
+            snr_threshold=cfg.snr_threshold, npixels=npixels, deblend=cfg.deblend, fit_psf=cfg.fit_psf)
         cat_model, segm_model = step.run(ModelLibrary(models))
         table = cat_model.source_catalog
         _uncrop(table, box[1].start, box[0].start)
         segm = np.zeros(shape, np.uint32)
         segm[box] = np.asarray(segm_model.data)
-        result = select_objects(table, segm, images, cfg, skycell)
+        result = select_objects(table, segm, images, cfg, skycell, bright, ee04)
+        result.stats["err_scale"] = err_scale
         wall = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         return StepResult(result, cfg.model_dump(mode="json"), software_versions(), wall, rss, images, cat_model,

@@ -22,7 +22,7 @@ from romanarchive.sim.survey import SurveyConfig, SurveyManifest, load_manifest,
 
 #: Bumped when the calibration code changes what a cached survey would contain.  The key also holds
 #: `SIMULATION_VERSION` (the simulated pixels) and the default calibration options (e.g. FluxStep on/off).
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 # Options that cannot change the L2 pixels stay out of the key.
 _NEUTRAL_CALIB_OPTIONS = {"maximum_cores", "crds_path", "sample_interval_s"}
 
