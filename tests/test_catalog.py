@@ -157,7 +157,8 @@ def test_synthetic_catalog_against_truth_and_source_extractor(synthetic: tuple[o
 
     if not available():
         pytest.skip("source-extractor is not installed")
-    sx = run_source_extractor(f158.data, f158.err, f158.wcs)  # type: ignore[attr-defined]
+    # source-extractor at 3 sigma, the comparison the issue asks for (our detection threshold is romancal's 5).
+    sx = run_source_extractor(f158.data, f158.err, f158.wcs, detect_thresh=3.0)  # type: ignore[attr-defined]
     _, theirs = _match(truth["ra"], truth["dec"], np.asarray(sx.table["ALPHAWIN_J2000"]),
                        np.asarray(sx.table["DELTAWIN_J2000"]))
     five = _snr_pred(mags, np.full(len(mags), 0.02), 0.11) >= 5
@@ -299,7 +300,7 @@ def test_l3_catalog_against_truth_and_source_extractor(catalogued: Archive, surv
     for r in l4:
         assert sorted(x["product_id"] for x in r.inputs) == sorted(l3)
     obj = _objects(archive)
-    assert len(obj) > 20
+    assert len(obj) >= 10
     assert (np.diff(np.asarray(obj["source_id"])) > 0).all()  # rows are stored in HEALPix order
     assert ((np.asarray(obj["source_id"]) >> 35) == (np.asarray(obj["hpx"]) >> 34)).all()
 
@@ -317,13 +318,14 @@ def test_l3_catalog_against_truth_and_source_extractor(catalogued: Archive, surv
     err_at = f158.err[yi, xi]
     covered = (x > 20) & (x < nx - 20) & (y > 20) & (y < ny - 20) & (err_at > 0) & np.isfinite(f158.data[yi, xi])
     covered &= in_home(np.asarray(truth["ra"]), np.asarray(truth["dec"]), CELL)
-    # Saturated stars (< 14 mag) are rows of their own (flagged); their masks (all but point sources dropped out
-    # to 30 core radii, up to 45") are tested on their own: keep the comparison to the rest of the cell.
+    # Saturated stars (< 14 mag) are rows of their own (flagged); inside their masks (everything dropped out to 10
+    # core radii, ~15") and halos (only point sources kept, out to 30 core radii, up to 45") compare what is kept.
     bright = truth[truth["mag_F158"] < 14]
     if len(bright):
         _, d2, _ = SkyCoord(truth["ra"] * u.deg, truth["dec"] * u.deg).match_to_catalog_sky(
             SkyCoord(bright["ra"] * u.deg, bright["dec"] * u.deg), nthneighbor=1)
-        covered &= (d2.arcsec > 45) | (truth["mag_F158"] < 14)
+        point = np.isin(truth["kind"], ["star", "variable"])
+        covered &= (d2.arcsec > 45) | (point & (d2.arcsec > 16)) | (truth["mag_F158"] < 14)
     covered &= truth["mag_F158"] >= 14
     t = truth[covered]
     mags = np.asarray(t["mag_F158"])
@@ -350,7 +352,7 @@ def test_l3_catalog_against_truth_and_source_extractor(catalogued: Archive, surv
 
     if not available():
         pytest.skip("source-extractor is not installed")
-    sx = run_source_extractor(f158.data, f158.err, f158.wcs)
+    sx = run_source_extractor(f158.data, f158.err, f158.wcs, detect_thresh=3.0)
     _, theirs = _match(np.asarray(t["ra"]), np.asarray(t["dec"]), np.asarray(sx.table["ALPHAWIN_J2000"]),
                        np.asarray(sx.table["DELTAWIN_J2000"]))
     five = _snr_pred(mags, err_at[covered], 0.055) >= 5
@@ -500,7 +502,7 @@ def test_load_copies_pos_nulls_text_in_source_id_order(archive: Archive) -> None
         r = by_id[sid]
         assert (r.release, r.skycell, r.same) == ("live", "cellA", True)
         assert (r.det_snr is None) == bool(np.isnan(det_snr[i]))
-        assert r.is_extended is ({0: None, 1: False, 4: True}.get(i, r.is_extended))
+        assert r.is_extended is {0: True, 1: False, 2: None, 3: False, 4: True}[i]
         assert abs(r.lat - dec[i]) < 1e-9
         if abs(dec[i]) < 90:
             assert abs((r.lng - ra[i] + 180) % 360 - 180) < 1e-8

@@ -325,7 +325,8 @@ def test_validate_a_catalogued_science_survey(pg_server: str, science_survey: Pa
         _, sep, _ = SkyCoord(ra, dec, unit="deg").match_to_catalog_sky(SkyCoord(truth["ra"], truth["dec"],
                                                                                 unit="deg"))
         expected = float(np.mean(sep.arcsec > 0.2))
-        assert figs['rows without a truth source within 0.2"'].value == pytest.approx(expected, abs=0.02)
+        # The report also matches the moving object along its track (exposure_truth.ecsv): one row may differ.
+        assert figs['rows without a truth source within 0.2"'].value == pytest.approx(expected, abs=1.5 / len(ra))
         assert figs["skycells with an L3 but no catalog"].value == 0
         assert figs["L3 pixel unit"].value in ("MJy/sr", "DN/s")
         for band in ("F087", "F158"):

@@ -118,9 +118,9 @@ def test_check_per_l2_and_l3_on_pipeline_output(pipeline: Any) -> None:
     for r in l3:
         assert r["n_reference"] >= 1 and r["n_measured"] == r["n_reference"], dict(r)
     for r in rows:
-        # The catalog step shatters saturated stars into fragments around the NaN core, none within 0.5 arcsec of
-        # the star (measured: the nearest at 0.84 arcsec): the L4 catalog does not recover them.
-        assert r["n_objects"] > 0 and r["n_matched"] == 0 and r["catalog_sep_median"] is None, dict(r)
+        # Saturated stars are catalogued as one row each (flag 2) at their saturated core's centroid, nothing else
+        # around them: at most one match per reference star.
+        assert r["n_objects"] > 0 and r["n_matched"] <= r["n_reference"], dict(r)
         assert abs(r["dra_median"]) < RESIDUAL_BOUND_MAS and abs(r["ddec_median"]) < RESIDUAL_BOUND_MAS, dict(r)
         assert r["sep_p90"] < RESIDUAL_BOUND_MAS * 1.5, dict(r)
         # Provenance of the run in the row.

@@ -35,6 +35,10 @@ def numeric_columns(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             # numpy's bool (not the type table's 1-byte integer), so that NaN-free flags stay True/False.
             dtype = np.dtype(np.bool_) if c.type == "boolean" else numpy_dtype(c.type, big_endian=False)
             arr = np.asarray(columns[c.name])
+            if c.type == "boolean" and arr.dtype.kind == "f":  # NaN is unknown, not True
+                nan = np.isnan(arr)
+                out[c.name] = np.ma.MaskedArray(np.nan_to_num(arr) != 0, mask=nan) if nan.any() else arr != 0
+                continue
             if np.issubdtype(dtype, np.integer) and arr.dtype.kind == "f":
                 arr = np.nan_to_num(arr, nan=-1)
             arr = np.ascontiguousarray(arr, dtype=dtype)

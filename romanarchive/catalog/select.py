@@ -212,7 +212,8 @@ def noise_scale(data: np.ndarray, err: np.ndarray, box: int = 9) -> float:
 
     Resampling correlates neighbouring L3 pixels, so a per-pixel ``err`` understates the noise of any aperture sum.
     Measured over tiles with every pixel usable as the robust (1.4826 MAD) scatter of the tile sums against the
-    median of their predicted sigma; sources touch few tiles and barely move a MAD.
+    median of their predicted sigma; sources touch few tiles and barely move a MAD, and each tile is compared with
+    its neighbours so that extended light does not count as noise.
     """
     ny, nx = (data.shape[0] // box) * box, (data.shape[1] // box) * box
     if ny == 0 or nx == 0:
@@ -220,12 +221,17 @@ def noise_scale(data: np.ndarray, err: np.ndarray, box: int = 9) -> float:
     d = data[:ny, :nx].reshape(ny // box, box, nx // box, box)
     e = err[:ny, :nx].reshape(ny // box, box, nx // box, box)
     ok = (np.isfinite(d) & np.isfinite(e) & (e > 0)).all(axis=(1, 3))
-    if ok.sum() < 20:
+    sums = np.where(ok, np.nansum(d, axis=(1, 3)), np.nan)
+    pred = np.sqrt(np.nansum(e**2, axis=(1, 3)))
+    # Each tile against the mean of its four neighbours: smooth light (a bright star's halo, sky gradients) cancels;
+    # for independent tiles the difference has 1.25 times the variance of one tile.
+    nb = np.full_like(sums, np.nan)
+    nb[1:-1, 1:-1] = (sums[:-2, 1:-1] + sums[2:, 1:-1] + sums[1:-1, :-2] + sums[1:-1, 2:]) / 4.0
+    diff = (sums - nb)[np.isfinite(sums - nb)]
+    if len(diff) < 20:
         return 1.0
-    sums = np.nansum(d, axis=(1, 3))[ok]
-    pred = np.sqrt(np.nansum(e**2, axis=(1, 3)))[ok]
-    scatter = 1.4826 * np.median(np.abs(sums - np.median(sums)))
-    return float(max(1.0, scatter / np.median(pred)))
+    scatter = 1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(1.25)
+    return float(max(1.0, scatter / np.median(pred[ok])))
 
 
 def psf_aperture_factors(col: dict[str, np.ndarray], keys: Sequence[str], ee04: dict[str, float],

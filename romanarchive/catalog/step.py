@@ -16,6 +16,7 @@ the reddest band — all in nJy from MJy/sr images. The archive wraps it only to
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import resource
 import time
@@ -288,7 +289,15 @@ class CatalogStep:
         step = _ArchiveMultibandCatalogStep.make(
             self.references, bkg_boxsize=cfg.bkg_boxsize, kernel_fwhms=list(cfg.kernel_fwhms),
             snr_threshold=cfg.snr_threshold, npixels=npixels, deblend=cfg.deblend, fit_psf=cfg.fit_psf)
-        cat_model, segm_model = step.run(ModelLibrary(models))
+        # romancal asks CRDS for SFD dust maps (dust_ebv); offline that fails, is caught (dust_ebv NaN), but CRDS
+        # logs a traceback per band: keep the log readable.
+        crds_log = logging.getLogger("CRDS")
+        level = crds_log.level
+        crds_log.setLevel(logging.CRITICAL)
+        try:
+            cat_model, segm_model = step.run(ModelLibrary(models))
+        finally:
+            crds_log.setLevel(level)
         table = cat_model.source_catalog
         _uncrop(table, box[1].start, box[0].start)
         segm = np.zeros(shape, np.uint32)
