@@ -8,8 +8,8 @@ Modules, in the order the report uses them:
   offsets) and :class:`~romanarchive.validate.stats.Figure`, one reported number next to its acceptance goal;
 * :mod:`~romanarchive.validate.inputs` — what is read from the archive's database and object store;
 * :mod:`~romanarchive.validate.catalog_checks`, :mod:`~romanarchive.validate.photometry`,
-  :mod:`~romanarchive.validate.timedomain`, :mod:`~romanarchive.validate.peer` — the figures of each part of the
-  issue-13 acceptance (catalog purity, units and photometry, astrometry, time domain, source-extractor comparison);
+  :mod:`~romanarchive.validate.timedomain`, :mod:`~romanarchive.validate.peer` — the figures of each part
+  (catalog purity, units and photometry, astrometry, time domain, source-extractor comparison);
 * :mod:`~romanarchive.validate.report` — printing, JSON and PNG plots; :mod:`~romanarchive.validate.cli` — the
   command.
 """

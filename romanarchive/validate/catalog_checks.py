@@ -19,7 +19,7 @@ from romanarchive.validate.stats import (
 )
 
 SECTION = "catalog"
-#: Matching radius of a catalog row to a truth source (issue 13).
+#: Matching radius of a catalog row to a truth source.
 MATCH_RADIUS = 0.2
 #: Rows closer than this are duplicates.
 DUPLICATE_RADIUS = 0.3

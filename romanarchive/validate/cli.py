@@ -28,7 +28,7 @@ def validate(survey: Path | None, truth_file: Path | None, release: str, report_
              no_peer: bool, max_l2: int, strict: bool) -> None:
     """Compare the archive's catalog, light curves and DIA sources with a simulation's truth.
 
-    Prints every figure of the issue-13 acceptance (purity, duplicates, bright-star debris, completeness against
+    Prints every science figure the archive is held to (purity, duplicates, bright-star debris, completeness against
     source-extractor on the same L3s, units, flux bias and pulls, astrometry, star/galaxy class, time domain)
     next to its goal and PASS/FAIL.
     """

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from romanarchive.archive import Archive
 from romanarchive.db import product_types
 
-#: Columns of ``objects`` in rad's names (issue 13); per-band names use the lower-case band.
+#: Columns of ``objects`` in rad's names; per-band names use the lower-case band.
 PSF_FLUX, KRON_FLUX, APER04_FLUX = "psf_{b}_flux", "kron_{b}_flux", "aper04_{b}_flux"
 
 

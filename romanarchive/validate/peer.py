@@ -29,7 +29,7 @@ SECTION = "completeness"
 #: Truth kinds in the completeness sample.
 COMPLETENESS_KINDS = ("star", "variable", "galaxy")
 MAG_EDGES = tuple(np.arange(18.0, 27.01, 0.5))
-#: Detection threshold (sigma) of the issue-13 comparison; passed when the runner accepts it (else its default).
+#: Detection threshold (sigma) of the comparison with source-extractor (its default where the runner lacks it).
 PEER_DETECT_THRESH = 3.0
 _PEER_OPTIONS: dict[str, Any] = ({"detect_thresh": PEER_DETECT_THRESH}
                  if "detect_thresh" in inspect.signature(run_source_extractor).parameters else {})

@@ -38,7 +38,7 @@ APER04_RADIUS_ARCSEC = 0.4
 L2_PIXEL_ARCSEC = 0.11
 #: rad's flux columns: nJy (``aper_bkg_*`` is a surface brightness, nJy/arcsec²).
 _FLUX_COLUMN = re.compile(r"^(psf|kron|segment|aper\d\d)_f\d{3}_flux(_err)?$")
-#: rad source_catalog_columns (band-independent) the objects table keeps (issue 13).
+#: rad source_catalog_columns (band-independent) the objects table keeps.
 RAD_CORE = ("label", "x_centroid", "y_centroid", "x_centroid_err", "y_centroid_err", "ra_centroid", "dec_centroid",
             "ra_centroid_err", "dec_centroid_err", "x_centroid_win", "y_centroid_win", "ra_centroid_win",
             "dec_centroid_win", "ra_centroid_win_err", "dec_centroid_win_err", "segment_area", "semimajor",

@@ -1,6 +1,6 @@
 """Reported figures and the pure statistics behind them.
 
-A :class:`Figure` is one number of the report next to its acceptance :class:`Goal` (issue 13) and whether it passes.
+A :class:`Figure` is one number of the report next to its acceptance :class:`Goal` and whether it passes.
 A figure that cannot be computed (no data, a missing column) carries ``value=None`` and a ``note`` saying why; it
 fails when it has a goal, since the acceptance asks for it.
 """

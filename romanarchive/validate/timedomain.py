@@ -1,4 +1,4 @@
-"""Time-domain figures (issue 14 sets their goals): light-curve coverage of truth stars, DIA purity, transients.
+"""Time-domain figures (informational until they have goals): light curves of truth stars, DIA purity, transients.
 
 A DIA source is real when a truth transient, variable or moving object lies within :data:`DIA_RADIUS` of it
 (moving objects at any exposure of their track). A transient counts as found when one DIA source of it exists; only
