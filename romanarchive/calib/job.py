@@ -33,11 +33,6 @@ def _cleanup_previous(archive: Archive, job: queue.Job, scratch: Path) -> None:
         discard_unregistered(archive, job.output_key)
 
 
-def _materialise(archive: Archive, key: str, name: str, folder: Path) -> Path:
-    local = archive.store.local_path(key)
-    return local if local is not None else archive.store.get_file(key, folder / name)
-
-
 def run_calibrate(archive: Archive, job: queue.Job) -> int:
     """Run one calibration job to completion; returns the new L2 product id.
 
@@ -64,8 +59,8 @@ def run_calibrate(archive: Archive, job: queue.Job) -> int:
             if row.level != 1:
                 raise ValueError(f"product {job.product_id} is level {row.level}, calibration needs an L1")
             chosen = select_references(conn, REFTYPES, row.detector, row.optical_element, row.exposure_start_time)
-        l1 = _materialise(archive, row.uri, row.filename, scratch)
-        refs = {t: _materialise(archive, key, name, scratch / "refs") for t, (key, name) in chosen.items()}
+        l1 = archive.store.local_file(row.uri, scratch / row.filename)
+        refs = {t: archive.store.local_file(key, scratch / "refs" / name) for t, (key, name) in chosen.items()}
         stem = Path(row.filename).stem.removesuffix("_uncal")
         out_name = f"{stem}_cal.asdf"
         result = calibrate(l1, refs, scratch / out_name, CalibConfig(crds_path=archive.settings.crds_path))

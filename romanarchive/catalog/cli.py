@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 import sqlalchemy as sa
 from tqdm import tqdm
@@ -63,11 +61,8 @@ def _images(archive: Archive, cell: str | None, product_id: int | None) -> tuple
                 raise click.ClickException(f"product {product_id} is not an L3 mosaic (injection measures what "
                                            "the catalog measures: L3s)")
             target = f"product:{product_id}"
-    images = []
-    for r in rows:
-        local = archive.store.local_path(r.uri)
-        images.append(load_image(Path(local) if local else archive.store.get_file(
-            r.uri, archive.settings.scratch / "inject" / r.filename), r.product_id))
+    images = [load_image(archive.store.local_file(r.uri, archive.settings.scratch / "inject" / r.filename),
+                         r.product_id) for r in rows]
     return images, target, [int(r.product_id) for r in rows]
 
 

@@ -114,7 +114,7 @@ def catalog_skycell(archive: Archive, cell: str, job: queue.Job | None = None,
             _discard(archive, freed)
             return CatalogOutcome(cell, 0, (), (), 0.0)
         configure_offline(archive.settings.crds_path)  # before romancal is imported
-        inputs = [load_image(_materialise(archive, r.uri, r.filename, scratch), r.product_id) for r in rows]
+        inputs = [load_image(archive.store.local_file(r.uri, scratch / r.filename), r.product_id) for r in rows]
         refs = catalog_references(archive, [im.band for im in inputs], scratch)
         bright = bright_stars_of_l2(_l2_under(archive, cell, [im.band for im in inputs], scratch))
         result = CatalogStep(config, refs).run(inputs, cell, bright)
@@ -123,17 +123,12 @@ def catalog_skycell(archive: Archive, cell: str, job: queue.Job | None = None,
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _materialise(archive: Archive, key: str, name: str, folder: Path) -> Path:
-    local = archive.store.local_path(key)
-    return Path(local) if local is not None else Path(archive.store.get_file(key, folder / name))
-
-
 def _l2_under(archive: Archive, cell: str, bands: list[str], folder: Path) -> list[Path]:
     """Local paths of the live L2s of ``bands`` over the skycell (their DQ marks saturated stars)."""
     corners = skycell_of(cell).corners()
     with archive.engine.connect() as conn:
         rows = [r for band in bands for r in live_l2(conn, corners, band)]
-    return [_materialise(archive, r.uri, r.filename, folder / "l2") for r in rows]
+    return [archive.store.local_file(r.uri, folder / "l2" / r.filename) for r in rows]
 
 
 def catalog_references(archive: Archive, bands: list[str], folder: Path) -> dict[str, dict[str, Path]]:
@@ -152,7 +147,7 @@ def catalog_references(archive: Archive, bands: list[str], folder: Path) -> dict
                 if found is None:
                     raise CatalogInputError(f"no {reftype} reference file for {band}: ingest a reference set "
                                             "(romanarchive simulate writes one under refs/)")
-                out.setdefault(band, {})[reftype] = _materialise(archive, found[0], found[1], folder / "refs")
+                out.setdefault(band, {})[reftype] = archive.store.local_file(found[0], folder / "refs" / found[1])
     return out
 
 

@@ -37,6 +37,7 @@ from romanarchive.db.tables_catalog import (
     OBJECT_MEASUREMENTS,
 )
 from romanarchive.sky.skycells import in_home
+from romanarchive.sky.skycells import skycell as skycell_of
 
 NJY_PER_MJY = 1e15
 AB_ZP_NJY = 31.4  # m_AB = 31.4 - 2.5 log10(f / nJy)
@@ -317,24 +318,20 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
     best = np.argmax(snr, axis=1) if len(keys) else np.zeros(n, int)
     rows = np.arange(n)
 
-    def per_best(template: str, fill: float = np.nan) -> np.ndarray:
+    def in_band(template: str, band: np.ndarray, fill: float = np.nan) -> np.ndarray:
+        """Per object, the column ``template`` of the band index ``band``."""
         stack = np.stack([col.get(template.format(b=k), np.full(n, fill)) for k in keys], axis=1)
-        return stack[rows, best] if n else np.empty(0)
+        return stack[rows, band] if n else np.empty(0)
 
-    is_ext = per_best("is_extended_{b}")
+    is_ext = in_band("is_extended_{b}", best)
     # Positions from the reddest band's PSF fit (romancal's PSF-matching reference: the best-sampled PSF model,
     # a few mas in the demo against 10 in F087), from the highest-S/N band where that one failed.
     red = len(keys) - 1
     red_ok = (col.get(f"psf_flags_{keys[red]}", np.ones(n)) == 0) & (snr[:, red] >= cfg.min_snr) if keys else \
         np.zeros(n, bool)
     pos_band = np.where(red_ok, red, best)
-
-    def per_pos(template: str, fill: float = np.nan) -> np.ndarray:
-        stack = np.stack([col.get(template.format(b=k), np.full(n, fill)) for k in keys], axis=1)
-        return stack[rows, pos_band] if n else np.empty(0)
-
-    psf_ok = per_pos("psf_flags_{b}", fill=1.0) == 0
-    ra_psf, dec_psf = per_pos("ra_psf_{b}"), per_pos("dec_psf_{b}")
+    psf_ok = in_band("psf_flags_{b}", pos_band, fill=1.0) == 0
+    ra_psf, dec_psf = in_band("ra_psf_{b}", pos_band), in_band("dec_psf_{b}", pos_band)
     ra_win, dec_win = col.get("ra_centroid_win", col["ra_centroid"]), col.get("dec_centroid_win", col["dec_centroid"])
     win_ok = np.isfinite(ra_win) & np.isfinite(dec_win)
     use_psf = psf_ok & np.isfinite(ra_psf) & np.isfinite(dec_psf) & (is_ext == 0)
@@ -394,7 +391,10 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
     pz = _photoz(col, keys, n, cfg)
     out.update(pz)
     if skycell:
-        out["flagged_spatial_id"] = spatial_ids(skycell, x, y, scale).astype(float)
+        finite = np.isfinite(ra) & np.isfinite(dec)  # rows without a position are dropped below
+        in_core = np.zeros(n, bool)
+        in_core[finite] = in_home(ra[finite], dec[finite], skycell)
+        out["flagged_spatial_id"] = spatial_ids(skycell, x, y, scale, in_core).astype(float)
     out = {k: np.asarray(v)[keep] for k, v in out.items()}
 
     inside = (stars.x >= 0) & (stars.x <= shape[1] - 1) & (stars.y >= 0) & (stars.y <= shape[0] - 1)
@@ -426,26 +426,21 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
     return CatalogResult(out, sel, segm, bands, ref, scale, stats)
 
 
-def spatial_ids(skycell: str, x: np.ndarray, y: np.ndarray, scale: float, in_core: np.ndarray | None = None
-                ) -> np.ndarray:
+def spatial_ids(skycell: str, x: np.ndarray, y: np.ndarray, scale: float, in_core: np.ndarray) -> np.ndarray:
     """rad's ``flagged_spatial_id`` in the archive's layout (romancal's reserves 13 bits for the projection region;
     the archive's regions need 16): bit 60 set outside the home core, bits 44-59 the region, 38-43 the cell row,
     32-37 the cell column, 16-31 and 0-15 the y and x position in 0.05" virtual pixels of the skycell."""
-    import re
-
-    m = re.match(r"^p(\d{5})x(\d{2})y(\d{2})$", skycell)
-    if m is None or len(x) == 0:
+    try:
+        cell = skycell_of(skycell)
+    except ValueError:  # not one of the archive's skycells (e.g. a synthetic grid)
         return np.zeros(len(x), np.int64)
-    region, i, j = (int(v) for v in m.groups())
     virt = scale / 0.05
 
     def idx(v: np.ndarray) -> np.ndarray:
         return np.clip(np.nan_to_num(np.asarray(v, float) * virt), 0, 2**16 - 1).astype(np.int64)
 
-    out = (region << 44) + (j << 38) + (i << 32) + (idx(y) << 16) + idx(x)
-    if in_core is not None:
-        out = out + np.where(in_core, 0, 1 << 60)
-    return np.asarray(out, np.int64)
+    out = (cell.region << 44) + (cell.j << 38) + (cell.i << 32) + (idx(y) << 16) + idx(x)
+    return np.asarray(out + np.where(in_core, 0, 1 << 60), np.int64)
 
 
 def _photoz(col: dict[str, np.ndarray], keys: list[str], n: int, cfg: CatalogConfig) -> dict[str, np.ndarray]:

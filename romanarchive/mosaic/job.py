@@ -113,7 +113,7 @@ def build_and_register(archive: Archive, cell_name: str, filter_name: str, job: 
                     queue.mark_done(conn, job.job_id, None)
             _discard(archive, freed)
             return None
-        paths = [_materialise(archive, r.uri, r.filename, scratch / "in") for r in rows]
+        paths = [archive.store.local_file(r.uri, scratch / "in" / r.filename) for r in rows]
         result = MosaicStep(config).run([load_l2(p, r.product_id) for p, r in zip(paths, rows, strict=True)],
                                         cell)
         out_name = f"{cell.name}_{filter_name.lower()}_i2d.asdf"
@@ -121,11 +121,6 @@ def build_and_register(archive: Archive, cell_name: str, filter_name: str, job: 
         return _register_l3(archive, job, result, scratch / out_name, cell, filter_name, rows)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _materialise(archive: Archive, key: str, name: str, folder: Path) -> Path:
-    local = archive.store.local_path(key)
-    return Path(local) if local is not None else Path(archive.store.get_file(key, folder / name))
 
 
 def _register_l3(archive: Archive, job: queue.Job | None, result: MosaicResult, path: Path, cell: Skycell,

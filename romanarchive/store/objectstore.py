@@ -174,6 +174,11 @@ class ObjectStore:
         """The object's path when the store is a local folder (no copy needed), else ``None``."""
         return Path(self.path(key)) if self.local else None
 
+    def local_file(self, key: str, copy_to: str | os.PathLike[str]) -> Path:
+        """A local path of the object: its own file in a local store, else a copy written to ``copy_to``."""
+        local = self.local_path(key)
+        return local if local is not None else self.get_file(key, copy_to)
+
     def delete(self, key: str) -> None:
         """Remove an object and the now-empty folders above it (local stores)."""
         target = self.path(key)

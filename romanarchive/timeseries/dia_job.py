@@ -159,13 +159,8 @@ def run_cell(archive: Archive, cell_name: str, filter_name: str, config: DiaConf
 def _read_inputs(archive: Archive, rows: list[LiveProduct], need: list[int]) -> dict[int, L2Input]:
     """The L2s ``need`` (indices into ``rows``) read into arrays (MJy/sr)."""
     with tempfile.TemporaryDirectory(prefix="dia-") as tmp:
-        paths: dict[int, Path] = {}
-        for i in need:
-            r = rows[i]
-            local = archive.store.local_path(r.uri)
-            paths[i] = Path(local) if local is not None else Path(archive.store.get_file(r.uri,
-                                                                                         Path(tmp) / r.filename))
-        return {i: load_l2(paths[i], rows[i].product_id) for i in need}
+        return {i: load_l2(archive.store.local_file(rows[i].uri, Path(tmp) / rows[i].filename), rows[i].product_id)
+                for i in need}
 
 
 def _difference(archive: Archive, cell: Skycell, filter_name: str, rows: list[LiveProduct],

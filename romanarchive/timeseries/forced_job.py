@@ -157,11 +157,6 @@ def recompute_indices(conn: sa.Connection, source_ids: np.ndarray, config: Force
     return len(ids)
 
 
-def _local_file(archive: Archive, uri: str, filename: str, folder: Path) -> Path:
-    local = archive.store.local_path(uri)
-    return local if local is not None else archive.store.get_file(uri, folder / filename)
-
-
 def _measure_product(archive: Archive, prod: sa.RowMapping, objs: Sequence[sa.Row],
                      cfg: ForcedPhotConfig) -> tuple[dict[str, np.ndarray], str]:
     """Rows (staging columns) of one L2 product's objects and the image's filter."""
@@ -172,7 +167,7 @@ def _measure_product(archive: Archive, prod: sa.RowMapping, objs: Sequence[sa.Ro
     ra = np.array([r[1] for r in objs], float)
     dec = np.array([r[2] for r in objs], float)
     with tempfile.TemporaryDirectory(prefix="forced-") as tmp:
-        img = read_l2(_local_file(archive, prod["uri"], prod["filename"], Path(tmp)))
+        img = read_l2(archive.store.local_file(prod["uri"], Path(tmp) / prod["filename"]))
     inside, res, extra = measure_image(img, ra, dec, cfg)
     n = int(inside.sum())
     mjd = 0.5 * (float(prod["t_min"]) + float(prod["t_max"] if prod["t_max"] is not None else prod["t_min"]))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -155,9 +154,8 @@ def _measure(archive: Archive, image: sa.Row[Any], ra: np.ndarray, dec: np.ndarr
     """Centroids on an L2 or L3 image, started at (ra, dec) through its gWCS; back on the sky (NaN where lost)."""
     import roman_datamodels.datamodels as rdm
 
-    local = archive.store.local_path(image.uri)
-    path = Path(local) if local is not None else Path(archive.store.get_file(
-        image.uri, archive.settings.scratch / f"astrometry-{image.product_id}-{image.filename}"))
+    path = archive.store.local_file(image.uri,
+                                    archive.settings.scratch / f"astrometry-{image.product_id}-{image.filename}")
     with rdm.open(path) as model:
         data = np.asarray(model.data, np.float32)
         dq = np.asarray(model.dq) if "dq" in model else None
