@@ -305,6 +305,12 @@ def test_l3_catalog_against_truth_and_source_extractor(catalogued: Archive, surv
     assert ((np.asarray(obj["source_id"]) >> 35) == (np.asarray(obj["hpx"]) >> 34)).all()
 
     assert set(obj["skycell"]) == {CELL}
+    # flagged_spatial_id (61 bits) decodes to the object's cell and position: it must never pass through a float.
+    real_rows = np.asarray(obj["label"]) > 0  # saturated-star rows have no romancal measurement
+    sid = np.asarray(obj["flagged_spatial_id"], dtype=np.int64)[real_rows]
+    assert (((sid >> 44) & 0xFFFF) == int(CELL[1:6])).all() and ((sid >> 60) == 0).all()
+    x_virtual = np.asarray(obj["x_centroid"], float)[real_rows] * 0.055 / 0.05
+    assert (np.abs((sid & 0xFFFF) - np.floor(x_virtual)) <= 1).all()
     from romanarchive.sky.skycells import in_home
 
     assert in_home(np.asarray(obj["ra"]), np.asarray(obj["dec"]), CELL).all()  # each object in its home cell only

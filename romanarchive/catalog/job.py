@@ -185,7 +185,9 @@ def _write_files(result: StepResult, ids: np.ndarray, cell: str, folder: Path) -
         if spec.type == "boolean":
             arr = np.nan_to_num(arr.astype(float), nan=0.0) != 0
         elif spec.type in ("smallint", "integer", "bigint"):
-            arr = np.nan_to_num(arr.astype(float), nan=0.0).astype(numpy_dtype(spec.type, big_endian=False))
+            if arr.dtype.kind == "f":  # integer columns come as floats where NaN marked missing
+                arr = np.nan_to_num(arr, nan=0.0)
+            arr = arr.astype(numpy_dtype(spec.type, big_endian=False))
         else:
             arr = arr.astype(numpy_dtype(spec.type, big_endian=False))
         unit = table[name].unit if name in table.colnames else None

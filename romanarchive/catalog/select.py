@@ -394,13 +394,14 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
         finite = np.isfinite(ra) & np.isfinite(dec)  # rows without a position are dropped below
         in_core = np.zeros(n, bool)
         in_core[finite] = in_home(ra[finite], dec[finite], skycell)
-        out["flagged_spatial_id"] = spatial_ids(skycell, x, y, scale, in_core).astype(float)
+        out["flagged_spatial_id"] = spatial_ids(skycell, x, y, scale, in_core)  # int64: 61 bits, more than a float
     out = {k: np.asarray(v)[keep] for k, v in out.items()}
 
     inside = (stars.x >= 0) & (stars.x <= shape[1] - 1) & (stars.y >= 0) & (stars.y <= shape[0] - 1)
     if inside.any():
         sra, sdec = (np.asarray(v, float) for v in wcs.pixel_to_world_values(stars.x[inside], stars.y[inside]))
-        extra = {k: np.full(len(sra), np.nan) for k in out}
+        extra = {k: np.full(len(sra), np.nan) if v.dtype.kind == "f" else np.zeros(len(sra), v.dtype)
+                 for k, v in out.items()}
         extra.update(ra=sra % 360.0, dec=sdec, x_centroid=stars.x[inside], y_centroid=stars.y[inside],
                      label=np.zeros(len(sra)),
                      flags=np.full(len(sra), float(FLAG_SATURATED)), n_bands=np.zeros(len(sra)))
