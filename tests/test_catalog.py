@@ -212,7 +212,7 @@ def test_saturated_cores_mask_a_bright_star_and_its_spikes() -> None:
     assert stars.mask_radius[0] <= stars.halo_radius[0] <= 45.0 / 0.055
     # A star seen in the L2s off this grid (its halo reaches in) is kept, with finite pixel coordinates.
     from romanarchive.catalog.draw import tan_wcs
-    from romanarchive.catalog.select import SkyStars
+    from romanarchive.imaging.saturation import SkyStars
     from romanarchive.sky.skycells import tan_gwcs
 
     w = tan_wcs((400, 400), 271.8, 66.7, 0.055)

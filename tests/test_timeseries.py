@@ -334,7 +334,7 @@ def test_cli_forced_phot_and_lightcurve(pipeline: Any) -> None:
                            {"s": sid}).scalar_one()
         before = conn.execute(sa.text("SELECT count(*) FROM forced_phot")).scalar_one()
     runner = CliRunner()
-    res = runner.invoke(main, ["forced-phot", "--product", str(pid), "--all-objects", "--with-overlaps"], env=env)
+    res = runner.invoke(main, ["forced-phot", "--product", str(pid), "--with-overlaps"], env=env)
     assert res.exit_code == 0 and "1 image(s)" in res.output, res.output
     with archive.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM forced_phot")).scalar_one() == before  # rows replaced

@@ -244,21 +244,54 @@ def test_units_and_missing_columns() -> None:
 
 def test_dia_and_light_curve_figures() -> None:
     t = [dict(id=0, kind="transient", t0=61001.0), dict(id=1, kind="transient", t0=61010.0),
-         dict(id=2, kind="variable"), dict(id=3, kind="star")]
-    pos = [_offset(0, 0), _offset(30, 0), _offset(60, 0), _offset(90, 0)]
+         dict(id=2, kind="variable"), dict(id=3, kind="star"), dict(id=4, kind="star", mag_F158=24.0)]
+    pos = [_offset(0, 0), _offset(30, 0), _offset(60, 0), _offset(90, 0), _offset(120, 0)]
     for r, (ra, dec) in zip(t, pos, strict=True):
         r.update(ra=ra, dec=dec)
     truth = _truth(t)
+    # Transient 0 twice at the second epoch (one row too many), the variable, and one row on nothing.
     dia_pos = [_offset(0.1, 0), _offset(0, 0.1), _offset(60, 0.2), _offset(200, 0)]
-    dia = {"ra": np.array([p[0] for p in dia_pos]), "dec": np.array([p[1] for p in dia_pos])}
-    figs = {f.name: f for f in timedomain.dia_figures(dia, truth, np.ones(4, bool), last_mjd=61005.0)}
+    dia = {"ra": np.array([p[0] for p in dia_pos]), "dec": np.array([p[1] for p in dia_pos]),
+           "filter": np.array(["F158"] * 4), "mjd": np.array([61002.0] * 4)}
+    epochs = {"F158": [61000.0, 61002.0, 61004.0]}  # transient 1 (t0 61010) never appears
+    figs = {f.name: f for f in timedomain.dia_figures(dia, truth, np.ones(5, bool), epochs)}
     assert figs['DIA sources matched to a truth transient within 0.3"'].value == 2
     assert figs["DIA purity (transient, variable or moving)"].value == pytest.approx(3 / 4)
-    assert figs["truth transients found by DIA"].value == 1.0  # the second appears after the last exposure
+    assert not figs["DIA purity (transient, variable or moving)"].passed
+    assert figs["truth transients found by DIA at first appearance"].value == 1.0
+    assert figs["transient epochs with exactly one DIA row"].value == 0.0
+    # The same row one epoch late does not count as found at first appearance.
+    late = {**dia, "mjd": np.array([61004.0] * 4)}
+    figs = {f.name: f for f in timedomain.dia_figures(late, truth, np.ones(5, bool), epochs)}
+    assert figs["truth transients found by DIA at first appearance"].value == 0.0
     objects = {"source_id": np.array([10, 11])}
-    lc = {f.name: f for f in timedomain.light_curve_figures(objects, truth, np.array([-1, -1, 0, 1]),
-                                                             np.ones(4, bool), {10})}
-    assert lc["truth variables with a light curve"].value == 1.0 and lc["truth stars with a light curve"].value == 0
+    lc = {f.name: f for f in timedomain.light_curve_figures(objects, truth, np.array([-1, -1, 0, 1, -1]),
+                                                             np.ones(5, bool), {10})}
+    # The 24th-magnitude star is not asked for.
+    assert lc["truth variables with a light curve"].value == 1.0 and lc["truth stars < 23 mag with a light curve"
+                                                                          ].value == 0
+    assert lc["truth stars < 23 mag with a light curve"].detail["n"] == 1
+
+
+def test_variability_and_flux_scale_figures() -> None:
+    t = [dict(id=k, kind="star") for k in range(20)] + [dict(id=20, kind="variable")]
+    truth = _truth(t)
+    truth.exposures = Table({"exposure": ["r1_0001_wfi01_f158_uncal.asdf"] * 21, "id": np.arange(21),
+                             "flux": np.full(21, 10.0 ** (-0.4 * 20.0))})
+    objects = {"source_id": np.arange(100, 121)}
+    rows = np.arange(21)
+    chi = np.r_[np.linspace(0.8, 1.2, 20), 30.0]
+    var = {"source_id": np.arange(100, 121), "filter": np.array(["F158"] * 21), "chi2_red": chi}
+    figs = {f.name: f for f in timedomain.variability_figures(var, objects, truth, rows)}
+    assert figs["constant stars' median chi2_red (F158)"].passed
+    assert figs["truth variables detected (chi2_red, <= 2 % false alarms)"].value == 1.0
+    true = 10.0 ** (-0.4 * (20.0 - 31.4))
+    lcs = {"source_id": np.arange(100, 121), "filter": np.array(["F158"] * 21), "flux": np.full(21, 1.02 * true),
+           "flux_err": np.full(21, true / 100), "flags": np.zeros(21, int),
+           "filename": np.array(["r1_0001_wfi01_f158_cal.asdf"] * 21)}
+    scale = {f.name: f for f in timedomain.flux_scale_figures(lcs, objects, truth, rows)}
+    bias = scale["light-curve flux / truth - 1, S/N > 50 (F158)"]
+    assert bias.value == pytest.approx(0.02) and not bias.passed
 
 
 def test_report_text_json_and_plots(tmp_path: Path) -> None:

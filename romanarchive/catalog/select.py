@@ -36,6 +36,7 @@ from romanarchive.db.tables_catalog import (
     FLAG_SATURATED,
     OBJECT_MEASUREMENTS,
 )
+from romanarchive.imaging.saturation import SkyStars
 from romanarchive.sky.skycells import in_home
 from romanarchive.sky.skycells import skycell as skycell_of
 
@@ -156,47 +157,6 @@ def saturated_cores(usable: np.ndarray, scale: float, cfg: CatalogConfig, extra:
     k = np.sort(np.asarray(kept, dtype=int))
     r_halo = np.clip(cfg.halo_radius_per_hole_px * r_core, r_mask, cfg.halo_max_radius_arcsec / scale)
     return BrightStars(cx[k], cy[k], r_core[k], r_mask[k], r_halo[k])
-
-
-@dataclass(frozen=True)
-class SkyStars:
-    """Bright stars found elsewhere (saturated cores of the L2 images): sky position and core radius (arcsec)."""
-
-    ra: np.ndarray
-    dec: np.ndarray
-    core_radius_arcsec: np.ndarray
-
-
-def saturated_in_l2(dq: np.ndarray, wcs: Any, min_px: int = 6, pixel_arcsec: float = 0.11) -> SkyStars:
-    """Saturated cores of one L2 image (clusters of SATURATED pixels in its DQ) on the sky."""
-    from scipy import ndimage
-
-    sat = (np.asarray(dq) & 2) != 0  # roman_datamodels.dqflags.pixel.SATURATED
-    lab, n = ndimage.label(sat)
-    if n == 0:
-        return SkyStars(np.empty(0), np.empty(0), np.empty(0))
-    area = np.bincount(lab.ravel(), minlength=n + 1)
-    big = np.flatnonzero(area >= min_px)
-    big = big[big > 0]
-    if len(big) == 0:
-        return SkyStars(np.empty(0), np.empty(0), np.empty(0))
-    cy, cx = (np.asarray(v, float) for v in zip(*ndimage.center_of_mass(sat, lab, big), strict=True))
-    ra, dec = (np.asarray(v, float) for v in wcs.pixel_to_world_values(cx, cy))
-    return SkyStars(ra % 360.0, dec, np.sqrt(area[big] / np.pi) * pixel_arcsec)
-
-
-def merge_stars(parts: Sequence[SkyStars], radius_arcsec: float = 1.0) -> SkyStars:
-    """One entry per star seen in several images (the largest core)."""
-    ra = np.concatenate([p.ra for p in parts]) if parts else np.empty(0)
-    dec = np.concatenate([p.dec for p in parts]) if parts else np.empty(0)
-    r = np.concatenate([p.core_radius_arcsec for p in parts]) if parts else np.empty(0)
-    keep: list[int] = []
-    for i in np.argsort(-r, kind="stable"):
-        cosd = np.cos(np.radians(dec[i]))
-        if all(np.hypot((ra[i] - ra[j]) * cosd, dec[i] - dec[j]) * 3600 > radius_arcsec for j in keep):
-            keep.append(int(i))
-    k = np.asarray(sorted(keep), dtype=int)
-    return SkyStars(ra[k], dec[k], r[k])
 
 
 def _edge_labels(segm: np.ndarray, usable: np.ndarray) -> np.ndarray:

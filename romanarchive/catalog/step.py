@@ -31,14 +31,12 @@ from romanarchive.catalog.config import CatalogConfig
 from romanarchive.catalog.select import (
     CatalogInputError,
     CatalogResult,
-    SkyStars,
-    merge_stars,
     noise_scale,
     pixel_scale,
-    saturated_in_l2,
     select_objects,
 )
 from romanarchive.crds_offline import OFFLINE_SERVER_URL, configure_offline
+from romanarchive.imaging.saturation import SkyStars, merge_stars, saturated_in_l2
 from romanarchive.sky.skymap import configure_skymap
 from romanarchive.software import package_versions
 

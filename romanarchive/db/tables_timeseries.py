@@ -39,7 +39,8 @@ FORCED_PHOT = TableSpec(
         C("filter", "varchar(20)", "Filter of the image", ucd="instr.filter", nullable=False, principal=True),
         C("mjd", "double", "Mid-exposure time (MJD, UTC)", unit="d", ucd="time.epoch;obs.exposure", nullable=False,
           principal=True, indexed=True),
-        C("flux", "double", "Total flux from a linear PSF fit (flux and local sky) at the fixed catalog position",
+        C("flux", "double", "Total flux from a linear PSF fit (flux and local sky) at the fixed catalog position; "
+          "NULL for extended objects (use flux_ap)",
           unit="nJy", ucd="phot.flux;em.IR", principal=True),
         C("flux_err", "double", "1-sigma uncertainty of flux from the image's err array", unit="nJy",
           ucd="stat.error;phot.flux", principal=True),

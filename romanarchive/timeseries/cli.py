@@ -15,15 +15,16 @@ from romanarchive.timeseries.forced_step import ForcedPhotConfig
 @click.command("forced-phot")
 @click.option("--product", "product_id", type=int, default=None, help="One L2 product id.")
 @click.option("--all", "all_products", is_flag=True, help="Every live L2 that covers catalog objects (full run).")
-@click.option("--all-objects", is_flag=True, help="Measure every object, not only point-like ones.")
+@click.option("--point-like-only", is_flag=True,
+              help="Measure only point-like objects (default: every object; extended ones get aperture fluxes).")
 @click.option("--with-overlaps", is_flag=True,
               help="Also objects outside the core of the skycell that catalogued them (may measure one twice).")
-def forced_phot(product_id: int | None, all_products: bool, all_objects: bool, with_overlaps: bool) -> None:
+def forced_phot(product_id: int | None, all_products: bool, point_like_only: bool, with_overlaps: bool) -> None:
     """Forced photometry of catalog objects on L2 images, and their variability indices."""
     if (product_id is None) == (not all_products):
         raise click.UsageError("give --product ID or --all")
     archive = Archive.from_env()
-    cfg = ForcedPhotConfig(point_like_only=not all_objects, home_core_only=not with_overlaps)
+    cfg = ForcedPhotConfig(point_like_only=point_like_only, home_core_only=not with_overlaps)
     try:
         out = run_product(archive, product_id, cfg) if product_id is not None else run_all(archive, cfg, True)
     except ValueError as exc:

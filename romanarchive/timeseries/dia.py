@@ -11,12 +11,30 @@
    signs: brightening and fading).
 5. Per source: sub-pixel position (parabola through the S/N peak), difference flux and error, template flux.
 
-Co-added images have correlated pixel noise, which the per-pixel variance misses; ``noise_scale`` (the robust RMS
-of the S/N image, measured) rescales the errors so that the threshold is in real sigmas.
+The noise of the difference is measured, not assumed, in three parts, each multiplying or adding to the
+propagated ``sigma``:
+
+* ``noise_scale``: co-added images have correlated pixel noise, which the per-pixel variance misses; the robust RMS
+  of the whole S/N image rescales the errors so that the threshold is in real sigmas;
+* ``residual_frac``: static sources never subtract perfectly (PSF-model, kernel and registration errors), a
+  residual that scales with the template flux; its size is the robust scatter of difference over template flux at
+  the template's bright peaks (variables are few among them), added in quadrature times the template flux;
+* a local scale: the robust RMS of the S/N image in tiles of ``tile_px`` (at least 1), which is larger where a
+  bright star's halo or spikes leave structured residuals.
+
+The threshold is calibrated: at least ``threshold``, and high enough that Gaussian noise gives fewer than
+``false_positives`` detections per image, counting the independent resolution elements of the matched-filtered
+image (pixels over the correlation area of the PSF's autocorrelation).
+
+Real/bogus, from simple features of each peak: a **dipole** (an opposite-sign lobe within ``dipole_px`` of at least
+``dipole_min_snr`` and ``dipole_ratio`` of the peak, the signature of a registration or PSF mismatch of a static
+source) is rejected; a peak within ``group_px`` of a stronger peak of the same sign is that source's PSF structure
+(rings, the drizzle kernel's wings split by the local-maximum search) and is dropped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +52,13 @@ class DiaParams:
     match_tolerance: float = 0.05  # relative PSF-width difference that triggers PSF matching
     edge_px: int = 8  # detections this close to uncovered pixels are flagged
     min_separation_px: int = 3  # local-maximum window half-size
+    dipole_px: int = 4  # half-size of the window searched for an opposite-sign lobe
+    dipole_min_snr: float = 1.0  # opposite-sign lobe S/N that makes a dipole ...
+    dipole_ratio: float = 0.1  # ... when it is at least this fraction of the peak's |S/N|
+    group_px: int = 27  # a weaker same-sign peak this close to a stronger one is its PSF structure
+    residual_min_snr: float = 20.0  # template S/N of the static sources that measure the residual fraction
+    tile_px: int = 64  # side of the tiles of the local noise scale
+    false_positives: float = 0.05  # expected noise detections per image that set the calibrated threshold
 
 
 @dataclass
@@ -47,9 +72,19 @@ class DiaResult:
     snr: np.ndarray
     flux_template: np.ndarray
     flags: np.ndarray
+    dipole: np.ndarray  # strongest opposite-sign S/N within dipole_px, over |snr| (real/bogus feature)
+    local_scale: np.ndarray  # the local noise scale at the detection (>= 1)
+    residual_frac: float  # measured fractional residual of static sources (noise term eps x template flux)
     noise_scale: float
+    threshold: float  # the calibrated detection threshold used
+    rejected: dict[str, int]  # peaks above the threshold dropped as dipoles / PSF structure
     convolved: str  # "none", "science" or "template"
     widths: tuple[float, float]
+
+    def subset(self, keep: np.ndarray) -> DiaResult:
+        """The detections where ``keep`` is true (image-level values unchanged)."""
+        return dataclasses.replace(self, **{f.name: getattr(self, f.name)[keep] for f in dataclasses.fields(self)
+                                            if isinstance(getattr(self, f.name), np.ndarray)})
 
 
 def _fft_convolve(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -175,15 +210,33 @@ def difference_image(sci: np.ndarray, sci_err: np.ndarray, tmpl: np.ndarray, tmp
     core = ok & (np.abs(snr) < 5)
     mad = float(np.median(np.abs(snr[core] - np.median(snr[core])))) * 1.4826 if core.any() else 1.0
     noise_scale = mad if mad > 0 else 1.0
-    snr = snr / noise_scale
     sigma = sigma * noise_scale
+    # Static sources do not subtract perfectly (PSF-model, kernel and registration errors): a residual that scales
+    # with the template flux. Its size eps is measured as the robust scatter of diff/template flux at the template's
+    # bright peaks (variables are few among them) and added to the noise in quadrature.
+    tflux = _fft_convolve(t, pn[::-1, ::-1]) / p2
+    eps = residual_fraction(flux, tflux, sigma, ok, p)
+    if eps > 0:
+        sigma = np.sqrt(sigma**2 + (eps * np.clip(tflux, 0, None)) ** 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = np.where(ok & (sigma > 0), flux / sigma, 0.0)
+    local = local_noise_scale(snr, ok, p.tile_px)
+    snr, sigma = snr / local, sigma * local
+    threshold = calibrated_threshold(pn, int(ok.sum()), p)
 
     a = np.abs(snr)
     w = 2 * p.min_separation_px + 1
-    peaks = (a == maximum_filter(a, size=w)) & (a > p.threshold) & ok
+    peaks = (a == maximum_filter(a, size=w)) & (a > threshold) & ok
     ys, xs = np.nonzero(peaks)
     inner = (ys > 0) & (xs > 0) & (ys < a.shape[0] - 1) & (xs < a.shape[1] - 1)
     ys, xs = ys[inner], xs[inner]
+    wd = 2 * p.dipole_px + 1
+    opposite = np.where(snr[ys, xs] > 0, maximum_filter(-snr, size=wd)[ys, xs], maximum_filter(snr, size=wd)[ys, xs])
+    is_dipole = (opposite >= p.dipole_min_snr) & (opposite >= p.dipole_ratio * a[ys, xs])
+    structure = psf_structure(xs, ys, snr[ys, xs], p.group_px)
+    rejected = {"dipole": int(is_dipole.sum()), "psf_structure": int((structure & ~is_dipole).sum())}
+    keep = ~is_dipole & ~structure
+    ys, xs, opposite = ys[keep], xs[keep], opposite[keep]
 
     def refine(c: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         den = lo - 2 * c + hi
@@ -194,9 +247,74 @@ def difference_image(sci: np.ndarray, sci_err: np.ndarray, tmpl: np.ndarray, tmp
     c = a[ys, xs]
     xf = xs + refine(c, a[ys, xs - 1], a[ys, xs + 1])
     yf = ys + refine(c, a[ys - 1, xs], a[ys + 1, xs])
-    tflux = _fft_convolve(t, pn[::-1, ::-1]) / p2
+    dipole = np.clip(opposite, 0, None) / np.maximum(np.abs(snr[ys, xs]), 1e-12)
     near_edge = ~binary_erosion(ok, iterations=p.edge_px, border_value=0)
     flags = (np.where(snr[ys, xs] < 0, DIA_NEGATIVE, 0) | np.where(near_edge[ys, xs], DIA_EDGE, 0)
              | (DIA_PSF_MATCHED if convolved != "none" else 0))
     return DiaResult(xf.astype(float), yf.astype(float), flux[ys, xs], sigma[ys, xs], snr[ys, xs], tflux[ys, xs],
-                     flags.astype(np.int16), noise_scale, convolved, (ws, wt))
+                     flags.astype(np.int16), dipole, local[ys, xs], eps, noise_scale, threshold, rejected, convolved,
+                     (ws, wt))
+
+
+def local_noise_scale(snr: np.ndarray, ok: np.ndarray, tile: int) -> np.ndarray:
+    """Robust RMS (1.4826 MAD) of the S/N image in ``tile`` x ``tile`` tiles, the larger of each tile's and its
+    neighbours' median, at least 1, at every pixel (tiles with under a quarter of their pixels usable get 1)."""
+    from scipy.ndimage import median_filter
+
+    ny, nx = snr.shape
+    ty, tx = -(-ny // tile), -(-nx // tile)
+    scale = np.ones((ty, tx))
+    for i in range(ty):
+        for j in range(tx):
+            sl = (slice(i * tile, (i + 1) * tile), slice(j * tile, (j + 1) * tile))
+            v = snr[sl][ok[sl]]
+            if v.size >= tile * tile // 4:
+                scale[i, j] = 1.4826 * float(np.median(np.abs(v - np.median(v))))
+    # One noisy tile next to clean ones is a bright source's own core, not a halo: the 3x3 median keeps halos.
+    smooth = np.maximum(median_filter(scale, size=3, mode="nearest"), 1.0)
+    return np.asarray(np.repeat(np.repeat(smooth, tile, axis=0), tile, axis=1)[:ny, :nx], np.float32)
+
+
+def calibrated_threshold(psf: np.ndarray, n_pixels: int, params: DiaParams) -> float:
+    """Detection threshold: ``params.threshold`` or the |S/N| that Gaussian noise exceeds ``false_positives``
+    times per image (both signs) over its independent elements, whichever is higher."""
+    from scipy.signal import fftconvolve
+    from scipy.stats import norm
+
+    ac = fftconvolve(psf, psf[::-1, ::-1], mode="full")
+    rho = ac / ac.max()
+    n_eff = max(n_pixels / float(np.sum(rho**2)), 1.0)
+    return float(max(params.threshold, norm.isf(params.false_positives / (2.0 * n_eff))))
+
+
+def psf_structure(xs: np.ndarray, ys: np.ndarray, snr: np.ndarray, radius: float) -> np.ndarray:
+    """Peaks within ``radius`` pixels of a stronger peak of the same sign."""
+    out = np.zeros(len(xs), bool)
+    order = np.argsort(-np.abs(snr), kind="stable")
+    kept: list[int] = []
+    for i in order:
+        for j in kept:
+            if np.sign(snr[i]) == np.sign(snr[j]) and (xs[i] - xs[j]) ** 2 + (ys[i] - ys[j]) ** 2 <= radius**2:
+                out[i] = True
+                break
+        else:
+            kept.append(int(i))
+    return out
+
+
+def residual_fraction(flux: np.ndarray, tflux: np.ndarray, sigma: np.ndarray, ok: np.ndarray,
+                      params: DiaParams) -> float:
+    """Robust (1.4826 MAD) scatter of difference over template PSF flux at the template's bright peaks (template
+    flux over the difference's noise ``sigma`` above ``residual_min_snr``), less what that noise explains; 0 with
+    fewer than 10 peaks."""
+    from scipy.ndimage import maximum_filter
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tsnr = np.where(ok & (sigma > 0), tflux / sigma, 0.0)
+    peaks = (tsnr == maximum_filter(tsnr, size=2 * params.min_separation_px + 1)) & (tsnr > params.residual_min_snr)
+    if peaks.sum() < 10:
+        return 0.0
+    r = flux[peaks] / tflux[peaks]
+    noise = float(np.median(1.0 / tsnr[peaks]))  # the part of the scatter the difference's noise explains
+    mad = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+    return float(np.sqrt(max(mad**2 - noise**2, 0.0)))

@@ -182,6 +182,7 @@ def _difference(archive: Archive, cell: Skycell, filter_name: str, rows: list[Li
         res = ep.result
         out.epochs.append({"mjd": ep.mjd, "n_science": len(ep.science), "n_template": len(ep.template),
                            "n_sources": len(ep.x), "noise_scale": res.noise_scale, "psf_matched": res.convolved,
+                           "threshold": res.threshold, "residual_frac": res.residual_frac, "rejected": res.rejected,
                            "psf_widths": res.widths})
     return records
 

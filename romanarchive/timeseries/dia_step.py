@@ -4,14 +4,16 @@ L2s are grouped into epochs (:func:`group_epochs`: gaps longer than ``epoch_gap_
 first, its L2s are co-added onto the skycell grid (:func:`romanarchive.imaging.coadd.coadd`) as the science image
 and all *earlier* L2s as the template (outlier rejection on when it has enough inputs);
 :func:`romanarchive.timeseries.dia.difference_image` subtracts and detects on the part both cover, and detections
-are placed on the sky with the skycell WCS (:func:`difference_epochs`). No database: the job
+are placed on the sky with the skycell WCS (:func:`difference_epochs`). Detections within a saturated star's mask
+(the catalog's radius, from the L2s' SATURATED pixels) are dropped, and only those in the skycell's core are kept:
+overlapping skycells difference the same sky, and each detection must be reported once. No database: the job
 (:mod:`romanarchive.timeseries.dia_job`) finds the L2s, decides which epochs are new, links detections to static
 objects and writes ``dia_sources``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +22,8 @@ import pydantic
 from romanarchive.imaging.coadd import CoaddParams, coadd
 from romanarchive.imaging.l2 import L2Input
 from romanarchive.imaging.psf import coadd_psf_image
-from romanarchive.sky.skycells import Skycell
+from romanarchive.imaging.saturation import SkyStars, merge_stars, saturated_in_l2, star_mask
+from romanarchive.sky.skycells import Skycell, in_home
 from romanarchive.timeseries.dia import DiaParams, DiaResult, difference_image
 
 
@@ -29,16 +32,28 @@ class DiaConfig(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
-    threshold: float = pydantic.Field(default=5.0, gt=0, description="Detection S/N on the difference image")
+    threshold: float = pydantic.Field(default=5.0, gt=0, description="Lowest detection S/N on the difference image")
+    false_positives: float = pydantic.Field(
+        default=0.05, gt=0, description="Expected noise detections per difference image (sets the threshold)")
+    group_radius_arcsec: float = pydantic.Field(
+        default=1.5, gt=0, description="A weaker same-sign peak this close to a stronger one is its PSF structure")
     match_tolerance: float = pydantic.Field(default=0.05, ge=0, description="PSF-width mismatch that triggers matching")
     epoch_gap_days: float = pydantic.Field(default=0.5, gt=0, description="Gap between L2s that starts a new epoch")
     link_radius_arcsec: float = pydantic.Field(default=0.3, gt=0, description="Static-object match radius for 'new'")
     psf_size: int = pydantic.Field(default=41, ge=9, description="PSF image side on the skycell grid (odd)")
     incremental: bool = pydantic.Field(default=True, description="Difference only epochs not differenced before")
+    home_core_only: bool = pydantic.Field(
+        default=True, description="Keep detections in the skycell's core only (overlapping cells report each once)")
+    mask_radius_per_core: float = pydantic.Field(
+        default=10.0, gt=0, description="Bright-star mask radius per saturated-core radius (the catalog's)")
+    mask_min_radius_arcsec: float = pydantic.Field(default=3.0, gt=0, description="Smallest bright-star mask")
+    mask_max_radius_arcsec: float = pydantic.Field(default=20.0, gt=0, description="Largest bright-star mask")
 
-    def params(self) -> DiaParams:
-        """Parameters of the pure function."""
-        return DiaParams(threshold=self.threshold, match_tolerance=self.match_tolerance)
+    def params(self, pixel_scale: float = 0.055) -> DiaParams:
+        """Parameters of the pure function on a grid of ``pixel_scale`` arcsec."""
+        return DiaParams(threshold=self.threshold, match_tolerance=self.match_tolerance,
+                         false_positives=self.false_positives,
+                         group_px=max(1, int(round(self.group_radius_arcsec / pixel_scale))))
 
 
 @dataclass
@@ -127,6 +142,7 @@ def difference_epochs(inputs: Mapping[int, L2Input], times: Sequence[tuple[float
         return out, n_coadds
     # The co-adds' own point-source profile (optics, L2 pixel, drizzle drop, skycell pixel), in total flux.
     psf = coadd_psf_image(filter_name, cell.pixel_scale, size=cfg.psf_size)
+    stars = bright_stars(inputs.values())
     for e in todo:
         sci_idx, tmpl_idx = groups[e], np.concatenate(groups[:e])
         sci = coadd([inputs[int(i)].arrays for i in sci_idx], cell.wcs, cell.shape, CoaddParams())
@@ -136,8 +152,20 @@ def difference_epochs(inputs: Mapping[int, L2Input], times: Sequence[tuple[float
         mjd = float(np.mean([0.5 * ((times[i][0] or 0.0) + (times[i][1] or times[i][0] or 0.0)) for i in sci_idx]))
         if box is None:
             continue
-        res = difference_image(sci.data[box], sci.err[box], tmpl.data[box], tmpl.err[box], psf, cfg.params())
+        res = difference_image(sci.data[box], sci.err[box], tmpl.data[box], tmpl.err[box], psf,
+                               cfg.params(cell.pixel_scale))
         x, y = res.x + box[1].start, res.y + box[0].start
         ra, dec = (np.asarray(v, float) for v in cell.wcs.pixel_to_world_values(x, y))
-        out.append(EpochDifference(sci_idx, tmpl_idx, mjd, res, x, y, np.mod(ra, 360.0), dec))
+        ra = np.mod(ra, 360.0)
+        keep = ~star_mask(x, y, stars, cell.wcs, cell.pixel_scale, cfg.mask_radius_per_core,
+                          cfg.mask_min_radius_arcsec, cfg.mask_max_radius_arcsec)
+        if cfg.home_core_only and len(ra):
+            keep &= in_home(ra, dec, cell.name)
+        out.append(EpochDifference(sci_idx, tmpl_idx, mjd, res.subset(keep), x[keep], y[keep], ra[keep], dec[keep]))
     return out, n_coadds
+
+
+def bright_stars(inputs: Iterable[L2Input]) -> SkyStars:
+    """Saturated stars of the L2s (SATURATED clusters of their DQ), one entry per star."""
+    parts = [saturated_in_l2(i.arrays.dq, i.arrays.wcs) for i in inputs if i.arrays.dq is not None]
+    return merge_stars(parts)

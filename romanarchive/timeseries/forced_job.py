@@ -2,12 +2,14 @@
 
 Work is organised per L2 image (what one job or one ingest adds):
 
-1. the live, point-like ``objects`` inside the image's footprint — one spatial query, ``objects.pos @ s_region``
+1. the live ``objects`` inside the image's footprint (all of them by default: an AGN or a supernova host is
+   extended, and a misclassified star must still get a light curve) — one spatial query, ``objects.pos @ s_region``
    (GiST on ``pos``) — kept only where the object lies in the *core* of the skycell that catalogued it
    (:func:`romanarchive.sky.skycells.in_home`): skycells overlap by a margin, so an object near a border can be
    catalogued by two cells, and each physical object must be measured once;
 2. the step (:func:`romanarchive.timeseries.forced_step.measure_image`): pixel positions, forced photometry,
-   nJy and mas;
+   nJy and mas; PSF fluxes are kept for point-like objects only (a PSF fit is not the flux of a galaxy), aperture
+   fluxes for all, and each object's variability indices use the one it has;
 3. replace the image's rows (binary COPY through a staging table) and recompute the indices of *those sources
    only* — the sources measured now and those whose old rows of this image went away (objects that left the live
    catalog when a skycell's catalog was rebuilt: :func:`queue_for_skycell` re-opens the jobs of the L2s over the
@@ -57,7 +59,8 @@ class ForcedOutcome:
 
 _OBJECTS_IN = sa.text(
     """
-    SELECT o.source_id, o.ra, o.dec, o.skycell FROM objects o JOIN products p ON o.pos @ p.s_region
+    SELECT o.source_id, o.ra, o.dec, o.skycell, o.is_extended IS TRUE FROM objects o
+    JOIN products p ON o.pos @ p.s_region
     WHERE p.product_id = :pid AND o.release = :release AND (o.is_extended IS FALSE OR NOT :pl)
     ORDER BY o.source_id
     """
@@ -128,10 +131,12 @@ def recompute_indices(conn: sa.Connection, source_ids: np.ndarray, config: Force
     ids = np.unique(np.asarray(source_ids, np.int64))
     if len(ids) == 0:
         return 0
+    # Point-like objects: the PSF flux; extended ones (no PSF flux): the aperture flux.
     rows = conn.execute(sa.text(
-        "SELECT f.source_id, f.filter, f.mjd, f.flux, f.flux_err, f.flags, f.dra, f.ddec, f.shift_err "
-        "FROM forced_phot f WHERE f.source_id = ANY(:ids) AND EXISTS (SELECT 1 FROM objects o "
-        "WHERE o.source_id = f.source_id AND o.release = :release)"),
+        "SELECT f.source_id, f.filter, f.mjd, CASE WHEN o.is_extended THEN f.flux_ap ELSE f.flux END, "
+        "CASE WHEN o.is_extended THEN f.flux_ap_err ELSE f.flux_err END, f.flags, f.dra, f.ddec, f.shift_err "
+        "FROM forced_phot f JOIN objects o ON o.source_id = f.source_id AND o.release = :release "
+        "WHERE f.source_id = ANY(:ids)"),
         {"ids": ids.tolist(), "release": cfg.release}).all()
     conn.execute(sa.text("DELETE FROM variability WHERE source_id = ANY(:ids)"), {"ids": ids.tolist()})
     if not rows:
@@ -170,6 +175,9 @@ def _measure_product(archive: Archive, prod: sa.RowMapping, objs: Sequence[sa.Ro
         img = read_l2(archive.store.local_file(prod["uri"], Path(tmp) / prod["filename"]))
     inside, res, extra = measure_image(img, ra, dec, cfg)
     n = int(inside.sum())
+    extended = np.array([bool(r[4]) for r in objs], bool)[inside]
+    for name in ("flux", "flux_err", "flux_shifted", "flux_shifted_err"):
+        getattr(res, name)[extended] = np.nan  # stored NULL: a PSF fit is not a galaxy's flux
     mjd = 0.5 * (float(prod["t_min"]) + float(prod["t_max"] if prod["t_max"] is not None else prod["t_min"]))
     cols = {
         "source_id": sid[inside], "product_id": np.full(n, product_id, np.int64), "mjd": np.full(n, mjd),

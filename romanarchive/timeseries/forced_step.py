@@ -33,7 +33,8 @@ class ForcedPhotConfig(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
     release: str = LIVE
-    point_like_only: bool = True
+    point_like_only: bool = pydantic.Field(
+        default=False, description="Measure point-like objects only (else all; extended ones get aperture fluxes)")
     home_core_only: bool = pydantic.Field(
         default=True, description="Measure only objects inside the core of the skycell that catalogued them")
     stamp_size: int = pydantic.Field(default=11, ge=5, le=31, description="PSF-fit stamp side, pixels (odd)")

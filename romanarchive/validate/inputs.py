@@ -129,11 +129,50 @@ def light_curve_sources(conn: sa.Connection) -> set[int]:
 
 
 def dia_sources(conn: sa.Connection) -> Columns:
-    """DIA detections: position, epoch, filter, flux (nJy), S/N and flags."""
-    result = conn.execute(sa.text("SELECT dia_id, skycell, filter, mjd, ra, dec, flux, flux_err, snr, flags "
-                                  "FROM dia_sources ORDER BY dia_id"))
+    """DIA detections: position, epoch, filter, flux (nJy), S/N, flags and the file names (space-separated) of the
+    L2s co-added into the epoch image and into the template."""
+    result = conn.execute(sa.text(
+        "SELECT d.dia_id, d.skycell, d.filter, d.mjd, d.ra, d.dec, d.flux, d.flux_err, d.snr, d.flags, "
+        "(SELECT string_agg(f.filename, ' ') FROM products p JOIN files f ON f.file_id = p.file_id "
+        "WHERE p.product_id IN (SELECT jsonb_array_elements_text(d.science_ids)::bigint)) AS science_files, "
+        "(SELECT string_agg(f.filename, ' ') FROM products p JOIN files f ON f.file_id = p.file_id "
+        "WHERE p.product_id IN (SELECT jsonb_array_elements_text(d.template_ids)::bigint)) AS template_files "
+        "FROM dia_sources d ORDER BY d.dia_id"))
     keys = list(result.keys())
     return _column_arrays(keys, list(result.all()))
+
+
+def light_curves(conn: sa.Connection, release: str = "live") -> Columns:
+    """Forced-photometry measurements of the release's objects: the flux its light curve uses (PSF for point-like
+    objects, aperture for extended ones), error, epoch, filter, flags and the L2's file name."""
+    result = conn.execute(sa.text(
+        "SELECT f.source_id, f.filter, f.mjd, CASE WHEN o.is_extended THEN f.flux_ap ELSE f.flux END AS flux, "
+        "CASE WHEN o.is_extended THEN f.flux_ap_err ELSE f.flux_err END AS flux_err, f.flags, "
+        "fl.filename FROM forced_phot f JOIN objects o ON o.source_id = f.source_id AND o.release = :r "
+        "JOIN products p ON p.product_id = f.product_id JOIN files fl ON fl.file_id = p.file_id "
+        "ORDER BY f.source_id, f.filter, f.mjd"), {"r": release})
+    return _column_arrays(list(result.keys()), list(result.all()))
+
+
+def variability(conn: sa.Connection) -> Columns:
+    """Variability indices per (source, filter)."""
+    result = conn.execute(sa.text("SELECT source_id, filter, n_epochs, chi2_red, stetson_j, flags FROM variability"))
+    return _column_arrays(list(result.keys()), list(result.all()))
+
+
+def epoch_times(conn: sa.Connection, gap_days: float = 0.5) -> dict[str, list[float]]:
+    """Mean mid-exposure time of each epoch of live L2s per filter (starts more than ``gap_days`` apart split)."""
+    rows = conn.execute(sa.text(
+        "SELECT upper(filter), t_min, coalesce(t_max, t_min) FROM products WHERE level = 2 AND release = 'live' "
+        "AND t_min IS NOT NULL AND filter IS NOT NULL ORDER BY 1, 2")).all()
+    out: dict[str, list[list[float]]] = {}
+    last: dict[str, float] = {}
+    for f, t0, t1 in rows:
+        if f not in out or float(t0) - last[f] > gap_days:
+            out.setdefault(f, []).append([])
+        out[f][-1].append(0.5 * (float(t0) + float(t1)))
+        last[f] = float(t0)
+    return {f: [float(np.mean(e)) for e in eps] for f, eps in out.items()}
 
 
 @contextmanager

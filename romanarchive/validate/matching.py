@@ -47,6 +47,8 @@ class Truth:
     track_dec: np.ndarray
     track_row: np.ndarray
     path: Path
+    #: ``exposure_truth.ecsv`` (true flux of every source in every exposure, maggies), or ``None``.
+    exposures: Table | None = None
 
     @property
     def filters(self) -> list[str]:
@@ -117,14 +119,14 @@ def load_truth(path: Path) -> Truth:
     track_row = np.empty(0, dtype=int)
     exposure = path.parent / "exposure_truth.ecsv"
     moving = np.flatnonzero(np.asarray(table["kind"]).astype(str) == "moving")
-    if exposure.is_file() and len(moving):
-        ex = Table.read(exposure, format="ascii.ecsv")
+    ex = Table.read(exposure, format="ascii.ecsv") if exposure.is_file() else None
+    if ex is not None and len(moving):
         row_of = {int(table["id"][i]): i for i in moving}
         sel = np.isin(np.asarray(ex["id"]), list(row_of))
         track_ra = np.asarray(ex["ra"][sel], dtype=float)
         track_dec = np.asarray(ex["dec"][sel], dtype=float)
         track_row = np.array([row_of[int(i)] for i in ex["id"][sel]], dtype=int)
-    return Truth(table, track_ra, track_dec, track_row, path)
+    return Truth(table, track_ra, track_dec, track_row, path, ex)
 
 
 # --------------------------------------------------------------------------- matching

@@ -18,16 +18,19 @@ from romanarchive.validate.inputs import (
     apcorr_files,
     catalogued_skycells,
     dia_sources,
+    epoch_times,
     failed_jobs,
     forced_photometry_means,
     job_states,
     l3_products,
     light_curve_sources,
+    light_curves,
     load_objects,
     local_file,
     products,
     read_image,
     validate_model,
+    variability,
 )
 from romanarchive.validate.matching import load_truth
 from romanarchive.validate.peer import completeness_figures, scan_l3
@@ -72,7 +75,8 @@ def validate_archive(archive: Archive, truth_path: Path, release: str = "live", 
         catalogued = catalogued_skycells(conn)
         failed, states = failed_jobs(conn), job_states(conn)
         forced, with_lc = forced_photometry_means(conn), light_curve_sources(conn)
-        dia = dia_sources(conn)
+        dia, epochs = dia_sources(conn), epoch_times(conn)
+        lcs, var = light_curves(conn, release), variability(conn)
         apcorr_paths = apcorr_files(survey, archive, conn)
     n_rows = len(objects.get("ra", ()))
     if n_rows == 0 and not l3:
@@ -127,9 +131,10 @@ def validate_archive(archive: Archive, truth_path: Path, release: str = "live", 
     figs += photometry.flux_figures(objects, truth, match.truth_row, bands, apcorr, forced, report.plot)
     figs += photometry.astrometry_figures(objects, truth, match.truth_row, bands, report.plot)
 
-    last_mjd = max((p.t_min for p in l2 if p.t_min is not None), default=None)
     figs += timedomain.light_curve_figures(objects, truth, match.truth_row, covered, with_lc)
-    figs += timedomain.dia_figures(dia, truth, covered, last_mjd)
+    figs += timedomain.variability_figures(var, objects, truth, match.truth_row)
+    figs += timedomain.flux_scale_figures(lcs, objects, truth, match.truth_row)
+    figs += timedomain.dia_figures(dia, truth, covered, epochs)
 
     report.plot["sky"] = {"ra": ra, "dec": dec, "real": match.row_real, "truth_ra": truth.ra[covered],
                           "truth_dec": truth.dec[covered], "sat_ra": truth.ra[saturated],
