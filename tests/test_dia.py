@@ -20,8 +20,10 @@ from romanarchive.db.engine import upgrade
 from romanarchive.db.scratch import create_database, drop_database
 from romanarchive.ingest.service import ingest_paths
 from romanarchive.jobs import worker
+from romanarchive.sky.skycells import in_home
 from romanarchive.timeseries.dia import DIA_NEGATIVE, DIA_NEW
 from romanarchive.timeseries.dia_job import DiaOutcome, run_cell
+from romanarchive.timeseries.dia_step import DiaConfig
 from tests.conftest import main_skycell
 from tests.test_timeseries import _l2
 
@@ -42,7 +44,8 @@ def differenced(pg_server: str, science_survey: Path, tmp_path_factory: pytest.T
     archive = Archive(Settings(home=tmp / "home", database_url=url, store=str(tmp / "store"), lease_seconds=60))
     # The catalog step reads each band's apcorr and ePSF reference files from the archive.
     list(ingest_paths(archive, [science_survey / "refs", *_l2(science_survey, {0})]))
-    cell = main_skycell(archive)
+    # DIA keeps the detections in the core of the differenced cell: the cell home to most of the field.
+    cell = main_skycell(archive, home=True)
     with archive.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM jobs"))
     for f in ("F087", "F158"):
@@ -90,7 +93,10 @@ def test_transients_are_found(differenced: Any) -> None:
     ra = np.array([r["ra"] for r in rows])
     dec = np.array([r["dec"] for r in rows])
     expected = found = first = first_found = 0
-    for tr in truth[truth["kind"] == "transient"]:
+    transients = truth[truth["kind"] == "transient"]
+    transients = transients[in_home(np.asarray(transients["ra"]), np.asarray(transients["dec"]), cell)]
+    assert len(transients) >= 2
+    for tr in transients:
         for out in outcomes:
             for i, e in enumerate(out.epochs):
                 if e["mjd"] < tr["t0"]:
@@ -123,14 +129,13 @@ def test_dia_catalog_links_and_flags(differenced: Any) -> None:
     print(f"\n[dia] {len(rows)} detections: {len(new)} without a static counterpart, {len(linked)} linked to an "
           f"object; {int(near_truth.sum())} within 1\" of a simulated variable/transient/moving object")
     assert all(isinstance(r["science_ids"], list) and r["template_ids"] for r in rows)
-    # Negative detections (fainter than the template) are mostly PSF residuals in the halos of the field's two
-    # saturated G~9 Gaia stars; brightenings — transients and rising variables — are largely real. (47 % since the
-    # simulation draws those stars' wings to the image edge, whose residuals DIA does not mask yet: the time-domain
-    # issue's work; this bound keeps it from getting worse.)
+    # The measured noise model, dipole and PSF-structure rejection and the bright-star masks leave few artefacts
+    # (84 % of all detections and 93 % of brightenings within 1" of a varying source when this was written; the
+    # goal is 90 % of all).
     positive = np.array([not r["flags"] & DIA_NEGATIVE for r in rows])
     print(f"[dia] purity: {near_truth.mean():.0%} of all detections, {near_truth[positive].mean():.0%} of "
           f"{int(positive.sum())} brightenings")
-    assert near_truth[positive].mean() >= 0.4
+    assert near_truth.mean() >= 0.75 and near_truth[positive].mean() >= 0.85
 
 
 def test_difference_fluxes_are_njy(differenced: Any) -> None:
@@ -194,3 +199,37 @@ def test_dia_is_incremental(differenced: Any) -> None:
     before = f087()
     again = run_cell(archive, cell, "F087")
     assert again.n_coadds == 0 and again.reused == 3 and again.n_sources == 0 and f087() == before
+
+
+def test_dia_objects_associate_epochs_and_filters(differenced: Any) -> None:
+    """Every detection belongs to a DIA object; a transient is one object across its epochs and both filters."""
+    archive, cell, _, _, truth, _, _ = differenced
+    rows = _rows(archive)
+    assert rows and all(r["dia_object_id"] is not None for r in rows)
+    with archive.engine.connect() as conn:
+        objs = [dict(r) for r in conn.execute(sa.text("SELECT * FROM dia_objects")).mappings()]
+    assert sum(o["n_detections"] for o in objs) == len(rows)
+    ora, odec = np.array([o["ra"] for o in objs]), np.array([o["dec"] for o in objs])
+    ra, dec = np.array([r["ra"] for r in rows]), np.array([r["dec"] for r in rows])
+    seen = 0
+    for tr in truth[truth["kind"] == "transient"]:
+        near = np.hypot((ra - tr["ra"]) * np.cos(np.radians(tr["dec"])), dec - tr["dec"]) * 3600 < MATCH_ARCSEC
+        if not near.any():
+            continue
+        seen += 1
+        ids = {rows[k]["dia_object_id"] for k in np.flatnonzero(near)}
+        d = np.hypot((ora - tr["ra"]) * np.cos(np.radians(tr["dec"])), odec - tr["dec"]) * 3600
+        assert len(ids) == 1 and int(np.sum(d < MATCH_ARCSEC)) == 1, (tr["id"], ids)
+        obj = next(o for o in objs if o["dia_object_id"] in ids)
+        assert obj["n_detections"] == int(near.sum())
+        print(f"\n[dia] transient {tr['id']}: one DIA object, {obj['n_detections']} detections in {obj['filters']}, "
+              f"counterpart {obj['counterpart_id']} at {obj['counterpart_sep']}\"", end="")
+    assert seen >= 2
+    # Re-running every epoch replaces the detections: their objects follow, none is left empty.
+    run_cell(archive, cell, "F087", DiaConfig(incremental=False))
+    with archive.engine.connect() as conn:
+        empty = conn.execute(sa.text("SELECT count(*) FROM dia_objects o WHERE NOT EXISTS (SELECT 1 FROM dia_sources "
+                                     "s WHERE s.dia_object_id = o.dia_object_id)")).scalar_one()
+        n_total = conn.execute(sa.text("SELECT sum(n_detections) FROM dia_objects")).scalar_one()
+        n_rows = conn.execute(sa.text("SELECT count(*) FROM dia_sources")).scalar_one()
+    assert empty == 0 and n_total == n_rows

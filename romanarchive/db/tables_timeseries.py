@@ -139,12 +139,53 @@ DIA_SOURCES = TableSpec(
         C("nearest_source_id", "bigint", "Nearest static object (objects.source_id, live release) or NULL",
           ucd="meta.id.cross"),
         C("nearest_sep", "double", "Distance to that object", unit="arcsec", ucd="pos.angDistance"),
+        C("dia_object_id", "bigint", "DIA object the detection belongs to (dia_objects.dia_object_id)",
+          ucd="meta.id.parent", indexed=True, principal=True),
         C("flags", "smallint", "Bits: 1 negative (fainter than template), 2 near the coverage edge, 4 PSF matched "
           "(template or image convolved), 8 new (no static object within 0.3 arcsec)", ucd="meta.code.qual",
           nullable=False, principal=True),
         C("run_id", "bigint", "Run that wrote the row (timeseries_runs.run_id)", ucd="meta.id;meta.dataset",
           nullable=False),
         C("created_at", "timestamptz", "When the row was written", ucd="time.creation", nullable=False,
+          server_default="now()"),
+    ),
+    published=True,
+    spoint_column="pos",
+    spoint_of=("ra", "dec"),
+)
+
+DIA_OBJECTS = TableSpec(
+    "dia_objects",
+    "Difference-imaging objects: the DIA detections of one sky position associated across epochs and filters "
+    "(within 0.3 arcsec), each linked to its static-catalog counterpart (the variable star itself, or the host "
+    "galaxy of a transient with its offset) where one exists. Light curve: dia_sources with this dia_object_id.",
+    (
+        C("dia_object_id", "bigint", "DIA object identifier", ucd="meta.id;meta.main", primary_key=True,
+          principal=True),
+        C("ra", "double", "Right ascension: S/N-weighted mean of the detections (ICRS)", unit="deg",
+          ucd="pos.eq.ra;meta.main", nullable=False, principal=True),
+        C("dec", "double", "Declination: S/N-weighted mean of the detections (ICRS)", unit="deg",
+          ucd="pos.eq.dec;meta.main", nullable=False, principal=True),
+        C("pos", "spoint", "Position as a pgsphere point (indexed)", unit="deg", ucd="pos.eq", nullable=False,
+          indexed=True),
+        C("n_detections", "integer", "DIA detections associated", ucd="meta.number", nullable=False, principal=True),
+        C("n_epochs", "integer", "Distinct epochs (filter, mjd) with a detection", ucd="meta.number", nullable=False),
+        C("filters", "varchar(64)", "Filters with a detection, comma-separated", ucd="instr.filter"),
+        C("first_mjd", "double", "First detection", unit="d", ucd="time.start", principal=True),
+        C("last_mjd", "double", "Last detection", unit="d", ucd="time.end"),
+        C("max_abs_snr", "double", "Largest |S/N| of its detections", ucd="stat.snr;stat.max", principal=True),
+        C("max_flux", "double", "Largest difference flux (brightest epoch against its template)", unit="nJy",
+          ucd="phot.flux;arith.diff;stat.max"),
+        C("min_flux", "double", "Smallest difference flux (faintest epoch against its template)", unit="nJy",
+          ucd="phot.flux;arith.diff;stat.min"),
+        C("counterpart_id", "bigint", "Static counterpart (objects.source_id, live release): the nearest object "
+          "within 0.3 arcsec, else the nearest extended object within 2 arcsec (a host), else NULL",
+          ucd="meta.id.cross", principal=True),
+        C("counterpart_sep", "double", "Offset from the counterpart (a transient's host offset)", unit="arcsec",
+          ucd="pos.angDistance", principal=True),
+        C("counterpart_extended", "boolean", "Counterpart is extended (a galaxy: the host of a transient or AGN)",
+          ucd="src.class.starGalaxy"),
+        C("updated_at", "timestamptz", "When the object was last updated", ucd="time.processing", nullable=False,
           server_default="now()"),
     ),
     published=True,
@@ -179,4 +220,4 @@ TIMESERIES_RUNS = TableSpec(
     published=True,
 )
 
-TABLES: tuple[TableSpec, ...] = (FORCED_PHOT, VARIABILITY, DIA_SOURCES, TIMESERIES_RUNS)
+TABLES: tuple[TableSpec, ...] = (FORCED_PHOT, VARIABILITY, DIA_SOURCES, DIA_OBJECTS, TIMESERIES_RUNS)

@@ -5,7 +5,8 @@ images under it: :func:`romanarchive.timeseries.forced_job.queue_new_l2` -> :fun
 its skycell and filter, runs the step (:func:`romanarchive.timeseries.dia_step.difference_epochs`) on the epochs
 not differenced before, converts detections to nJy (the co-adds are MJy/sr on the skycell grid: flux = sum x the
 grid pixel's area in sr x 1e15), links each to the nearest live static object (farther than
-``link_radius_arcsec``: flagged new) and writes them to ``dia_sources``.
+``link_radius_arcsec``: flagged new), writes them to ``dia_sources`` and associates them into ``dia_objects``
+(:mod:`romanarchive.timeseries.dia_objects`).
 
 Incremental: each run records in ``timeseries_runs`` (the provenance of its rows, whose ``run_id`` they carry) the
 (science, template) L2 sets of the epochs it leaves in ``dia_sources``; the next run keeps the rows of epochs whose
@@ -31,6 +32,7 @@ from romanarchive.ingest.query import LiveProduct, live_l2
 from romanarchive.jobs import queue
 from romanarchive.sky.skycells import Skycell, skycell, skycells_for_footprint
 from romanarchive.timeseries.dia import DIA_NEW
+from romanarchive.timeseries.dia_objects import associate
 from romanarchive.timeseries.dia_step import DiaConfig, EpochDifference, difference_epochs, epoch_inputs, group_epochs
 from romanarchive.timeseries.runs import STEP_DIA, RunRecorder
 
@@ -50,6 +52,7 @@ class DiaOutcome:
     n_coadds: int = 0  # co-adds built (2 per epoch differenced): the work the incremental test counts
     n_sources: int = 0
     wall_time_s: float = 0.0
+    association: dict[str, int] = field(default_factory=dict)  # dia_objects.associate's counts
 
 
 def target_of(cell: str, filter_name: str) -> str:
@@ -147,6 +150,7 @@ def run_cell(archive: Archive, cell_name: str, filter_name: str, config: DiaConf
                     "(:skycell, :filter, :mjd, CAST(:science_ids AS jsonb), CAST(:template_ids AS jsonb), :ra, :dec, "
                     "spoint(radians(:ra), radians(:dec)), :x, :y, :flux, :flux_err, :snr, :flux_template, "
                     ":nearest_source_id, :nearest_sep, :flags, :run_id)"), [{**r, "run_id": run_id} for r in records])
+            out.association = associate(conn, cfg.link_radius_arcsec)
             if job_id is not None:
                 queue.mark_done(conn, job_id, None)
     out.n_sources = len(records)

@@ -142,6 +142,15 @@ def dia_sources(conn: sa.Connection) -> Columns:
     return _column_arrays(keys, list(result.all()))
 
 
+def dia_objects(conn: sa.Connection) -> Columns:
+    """DIA objects: position, detections and static counterpart (``counterpart_id`` -1 when none: ids are 61-bit
+    integers, which NULLs would turn into floats)."""
+    result = conn.execute(sa.text("SELECT dia_object_id, ra, dec, n_detections, coalesce(counterpart_id, -1) AS "
+                                  "counterpart_id, counterpart_sep "
+                                  "FROM dia_objects ORDER BY dia_object_id"))
+    return _column_arrays(list(result.keys()), list(result.all()))
+
+
 def light_curves(conn: sa.Connection, release: str = "live") -> Columns:
     """Forced-photometry measurements of the release's objects: the flux its light curve uses (PSF for point-like
     objects, aperture for extended ones), error, epoch, filter, flags and the L2's file name."""

@@ -17,6 +17,7 @@ from romanarchive.validate.inputs import (
     EmptyArchiveError,
     apcorr_files,
     catalogued_skycells,
+    dia_objects,
     dia_sources,
     epoch_times,
     failed_jobs,
@@ -75,7 +76,7 @@ def validate_archive(archive: Archive, truth_path: Path, release: str = "live", 
         catalogued = catalogued_skycells(conn)
         failed, states = failed_jobs(conn), job_states(conn)
         forced, with_lc = forced_photometry_means(conn), light_curve_sources(conn)
-        dia, epochs = dia_sources(conn), epoch_times(conn)
+        dia, epochs, dia_objs = dia_sources(conn), epoch_times(conn), dia_objects(conn)
         lcs, var = light_curves(conn, release), variability(conn)
         apcorr_paths = apcorr_files(survey, archive, conn)
     n_rows = len(objects.get("ra", ()))
@@ -135,6 +136,7 @@ def validate_archive(archive: Archive, truth_path: Path, release: str = "live", 
     figs += timedomain.variability_figures(var, objects, truth, match.truth_row)
     figs += timedomain.flux_scale_figures(lcs, objects, truth, match.truth_row)
     figs += timedomain.dia_figures(dia, truth, covered, epochs)
+    figs += timedomain.dia_object_figures(dia_objs, objects, truth, match.truth_row)
 
     report.plot["sky"] = {"ra": ra, "dec": dec, "real": match.row_real, "truth_ra": truth.ra[covered],
                           "truth_dec": truth.dec[covered], "sat_ra": truth.ra[saturated],

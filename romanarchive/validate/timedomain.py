@@ -235,3 +235,36 @@ def _difference_flux(dia: Columns, truth: Truth, row: np.ndarray, kind_of: np.nd
         figs.append(Figure(SECTION, f"DIA flux / true change - 1, |S/N| > {min_snr:g} ({f})",
                            float(np.median(ratio[m]) - 1.0), abs_at_most(0.05), note=f"{int(m.sum())} rows"))
     return figs
+
+
+def dia_object_figures(objs: Columns, objects: Columns, truth: Truth, truth_row: np.ndarray) -> list[Figure]:
+    """Truth transients and variables with DIA objects: exactly one object each, and variables linked to their own
+    static catalog object."""
+    n = len(objs.get("ra", ()))
+    figs = [Figure(SECTION, "DIA objects", n)]
+    if not n:
+        return figs
+    ora, odec = np.asarray(objs["ra"], float), np.asarray(objs["dec"], float)
+    ids = np.asarray(objects.get("source_id", np.zeros(0, np.int64)))
+    counterpart = np.asarray(objs["counterpart_id"], np.int64)
+    for kind in ("transient", "variable"):
+        sel = np.flatnonzero(truth.kind == kind)
+        counts = np.array([int(np.sum(np.hypot((ora - truth.ra[t]) * np.cos(np.radians(truth.dec[t])),
+                                                odec - truth.dec[t]) * 3600.0 <= DIA_RADIUS)) for t in sel])
+        seen = counts > 0
+        if not seen.any():
+            continue
+        figs.append(Figure(SECTION, f"truth {kind}s with DIA detections that are one DIA object",
+                           float(np.mean(counts[seen] == 1)), at_least(1.0),
+                           note=f"{int(np.sum(counts[seen] == 1))}/{int(seen.sum())}; most objects for one: "
+                                f"{int(counts.max())}"))
+        if kind == "variable":
+            linked = []
+            for t in sel[seen]:
+                j = int(np.argmin(np.hypot((ora - truth.ra[t]) * np.cos(np.radians(truth.dec[t])),
+                                           odec - truth.dec[t])))
+                r = truth_row[t]
+                linked.append(bool(r >= 0 and counterpart[j] == int(ids[r])))
+            figs.append(Figure(SECTION, "DIA objects of truth variables linked to their catalog object",
+                               float(np.mean(linked)), at_least(1.0), note=f"{int(np.sum(linked))}/{len(linked)}"))
+    return figs
