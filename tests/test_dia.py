@@ -233,3 +233,20 @@ def test_dia_objects_associate_epochs_and_filters(differenced: Any) -> None:
         n_total = conn.execute(sa.text("SELECT sum(n_detections) FROM dia_objects")).scalar_one()
         n_rows = conn.execute(sa.text("SELECT count(*) FROM dia_sources")).scalar_one()
     assert empty == 0 and n_total == n_rows
+
+
+def test_catalog_rebuild_relinks_dia_objects(differenced: Any) -> None:
+    """A new catalog of the skycell re-links its DIA objects (DIA may run before the catalog exists)."""
+    from romanarchive.catalog.job import catalog_skycell
+
+    archive, cell, *_ = differenced
+    with archive.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE dia_objects SET counterpart_id = NULL, counterpart_sep = NULL"))
+    catalog_skycell(archive, cell)
+    with archive.engine.connect() as conn:
+        linked = conn.execute(sa.text("SELECT count(*) FROM dia_objects d JOIN objects o ON o.source_id = "
+                                      "d.counterpart_id AND o.release = 'live'")).scalar_one()
+        dangling = conn.execute(sa.text("SELECT count(*) FROM dia_objects d WHERE counterpart_id IS NOT NULL AND "
+                                        "NOT EXISTS (SELECT 1 FROM objects o WHERE o.source_id = d.counterpart_id "
+                                        "AND o.release = 'live')")).scalar_one()
+    assert linked > 0 and dangling == 0

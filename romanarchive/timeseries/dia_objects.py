@@ -10,6 +10,9 @@ After each DIA run (:func:`romanarchive.timeseries.dia_job.run_cell`, in its tra
    the nearest *extended* object within ``host_radius_arcsec`` (a transient's host galaxy, with its offset);
 3. deletes objects left without detections (their rows were recomputed away).
 
+When a skycell's catalog changes (new or rebuilt L4), :func:`refresh_counterparts` links the DIA objects over it
+again: the static catalog's ids and classes may have changed, and DIA may have run before the catalog existed.
+
 An advisory lock serialises association: two filters of one skycell, or overlapping skycells, run in parallel
 workers and must not found two objects for one position.
 """
@@ -128,3 +131,16 @@ def associate(conn: sa.Connection, radius_arcsec: float = 0.3, host_radius_arcse
                              "counterpart_extended = NULL WHERE dia_object_id = ANY(:ids)"), {"ids": ids_list})
         conn.execute(_COUNTERPART, {"ids": ids_list, "radius": radius_arcsec, "host": host_radius_arcsec})
     return out
+
+
+def refresh_counterparts(conn: sa.Connection, polygon: str, radius_arcsec: float = 0.3,
+                         host_radius_arcsec: float = 2.0) -> int:
+    """Re-link the DIA objects inside a pgsphere polygon (a skycell whose catalog changed); returns how many."""
+    conn.execute(_LOCK)
+    ids = sorted(conn.execute(sa.text("SELECT dia_object_id FROM dia_objects WHERE pos @ CAST(:poly AS spoly)"),
+                              {"poly": polygon}).scalars())
+    if ids:
+        conn.execute(sa.text("UPDATE dia_objects SET counterpart_id = NULL, counterpart_sep = NULL, "
+                             "counterpart_extended = NULL WHERE dia_object_id = ANY(:ids)"), {"ids": ids})
+        conn.execute(_COUNTERPART, {"ids": ids, "radius": radius_arcsec, "host": host_radius_arcsec})
+    return len(ids)

@@ -9,8 +9,11 @@ import sqlalchemy as sa
 from romanarchive.db import product_types
 from romanarchive.db.tables_timeseries import DIA_OBJECTS, DIA_SOURCES, FORCED_PHOT, TIMESERIES_RUNS, VARIABILITY
 from romanarchive.jobs.wiring import Domain, JobKind, NewProduct, Rule, register
+from romanarchive.sky.footprint import spoly_literal
+from romanarchive.sky.skycells import skycell
 from romanarchive.timeseries.dia_job import KIND as DIA_KIND
 from romanarchive.timeseries.dia_job import run_dia
+from romanarchive.timeseries.dia_objects import refresh_counterparts
 from romanarchive.timeseries.forced_job import KIND as FORCED_KIND
 from romanarchive.timeseries.forced_job import queue_for_skycell, queue_new_l2, run_forced_phot
 
@@ -21,9 +24,11 @@ def queue_for_l2(conn: sa.Connection, new: Sequence[NewProduct]) -> None:
 
 
 def queue_for_catalog(conn: sa.Connection, new: Sequence[NewProduct]) -> None:
-    """(Re-)measure every live L2 over a skycell whose catalog changed."""
+    """(Re-)measure every live L2 over a skycell whose catalog changed, and re-link its DIA objects to the new
+    catalog."""
     for cell in sorted({p.obs_id for p in new if p.obs_id}):
         queue_for_skycell(conn, cell)
+        refresh_counterparts(conn, spoly_literal(skycell(cell).corners()))
 
 
 DOMAIN = register(Domain(
