@@ -125,12 +125,16 @@ def associate(conn: sa.Connection, radius_arcsec: float = 0.3, host_radius_arcse
         "DELETE FROM dia_objects o WHERE o.dia_object_id = ANY(:ids) AND NOT EXISTS "
         "(SELECT 1 FROM dia_sources s WHERE s.dia_object_id = o.dia_object_id)"), {"ids": sorted(touched)}).rowcount
     if touched:
-        ids_list = sorted(touched)
-        conn.execute(_SUMMARY, {"ids": ids_list})
-        conn.execute(sa.text("UPDATE dia_objects SET counterpart_id = NULL, counterpart_sep = NULL, "
-                             "counterpart_extended = NULL WHERE dia_object_id = ANY(:ids)"), {"ids": ids_list})
-        conn.execute(_COUNTERPART, {"ids": ids_list, "radius": radius_arcsec, "host": host_radius_arcsec})
+        conn.execute(_SUMMARY, {"ids": sorted(touched)})
+        _relink(conn, sorted(touched), radius_arcsec, host_radius_arcsec)
     return out
+
+
+def _relink(conn: sa.Connection, ids: list[int], radius_arcsec: float, host_radius_arcsec: float) -> None:
+    """Clear and recompute the static counterpart of these DIA objects."""
+    conn.execute(sa.text("UPDATE dia_objects SET counterpart_id = NULL, counterpart_sep = NULL, "
+                         "counterpart_extended = NULL WHERE dia_object_id = ANY(:ids)"), {"ids": ids})
+    conn.execute(_COUNTERPART, {"ids": ids, "radius": radius_arcsec, "host": host_radius_arcsec})
 
 
 def refresh_counterparts(conn: sa.Connection, polygon: str, radius_arcsec: float = 0.3,
@@ -140,7 +144,5 @@ def refresh_counterparts(conn: sa.Connection, polygon: str, radius_arcsec: float
     ids = sorted(conn.execute(sa.text("SELECT dia_object_id FROM dia_objects WHERE pos @ CAST(:poly AS spoly)"),
                               {"poly": polygon}).scalars())
     if ids:
-        conn.execute(sa.text("UPDATE dia_objects SET counterpart_id = NULL, counterpart_sep = NULL, "
-                             "counterpart_extended = NULL WHERE dia_object_id = ANY(:ids)"), {"ids": ids})
-        conn.execute(_COUNTERPART, {"ids": ids, "radius": radius_arcsec, "host": host_radius_arcsec})
+        _relink(conn, ids, radius_arcsec, host_radius_arcsec)
     return len(ids)

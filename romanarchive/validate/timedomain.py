@@ -25,7 +25,7 @@ from collections import defaultdict
 import numpy as np
 
 from romanarchive.validate.inputs import Columns
-from romanarchive.validate.matching import AB_ZP_NJY, Truth, nearest
+from romanarchive.validate.matching import AB_ZP_NJY, Truth, count_within, nearest
 from romanarchive.validate.stats import Figure, abs_at_most, at_least, between
 
 SECTION = "time domain"
@@ -249,8 +249,7 @@ def dia_object_figures(objs: Columns, objects: Columns, truth: Truth, truth_row:
     counterpart = np.asarray(objs["counterpart_id"], np.int64)
     for kind in ("transient", "variable"):
         sel = np.flatnonzero(truth.kind == kind)
-        counts = np.array([int(np.sum(np.hypot((ora - truth.ra[t]) * np.cos(np.radians(truth.dec[t])),
-                                                odec - truth.dec[t]) * 3600.0 <= DIA_RADIUS)) for t in sel])
+        counts = count_within(truth.ra[sel], truth.dec[sel], ora, odec, DIA_RADIUS)
         seen = counts > 0
         if not seen.any():
             continue
@@ -259,12 +258,9 @@ def dia_object_figures(objs: Columns, objects: Columns, truth: Truth, truth_row:
                            note=f"{int(np.sum(counts[seen] == 1))}/{int(seen.sum())}; most objects for one: "
                                 f"{int(counts.max())}"))
         if kind == "variable":
-            linked = []
-            for t in sel[seen]:
-                j = int(np.argmin(np.hypot((ora - truth.ra[t]) * np.cos(np.radians(truth.dec[t])),
-                                           odec - truth.dec[t])))
-                r = truth_row[t]
-                linked.append(bool(r >= 0 and counterpart[j] == int(ids[r])))
+            closest, _ = nearest(truth.ra[sel[seen]], truth.dec[sel[seen]], ora, odec)
+            linked = [bool(truth_row[t] >= 0 and counterpart[j] == int(ids[truth_row[t]]))
+                      for t, j in zip(sel[seen], closest, strict=True)]
             figs.append(Figure(SECTION, "DIA objects of truth variables linked to their catalog object",
                                float(np.mean(linked)), at_least(1.0), note=f"{int(np.sum(linked))}/{len(linked)}"))
     return figs
