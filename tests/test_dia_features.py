@@ -67,3 +67,20 @@ def test_noise_terms_are_measured() -> None:
     # More independent elements -> a higher threshold for the same expected false positives.
     p = DiaParams(threshold=0.0)
     assert calibrated_threshold(_psf(), 10**6, p) > calibrated_threshold(_psf(), 10**4, p) > 3.0
+
+
+def test_difference_flux_is_measured_at_the_sub_pixel_position() -> None:
+    # A sharp PSF (sigma 0.8 px) at the worst sub-pixel phase: the matched filter at the nearest pixel is ~8 % low.
+    global SIGMA_PX
+    saved, SIGMA_PX = SIGMA_PX, 0.8
+    try:
+        rng = np.random.default_rng(4)
+        err = np.full((N, N), 0.1, np.float32)
+        sci = _star(1000.0, 100.5, 120.5) - _star(1000.0, 60.5, 60.5) + rng.normal(0, 0.1, (N, N))
+        tmpl = rng.normal(0, 0.1, (N, N)).astype(np.float32)
+        res = difference_image(sci.astype(np.float32), err, tmpl, err.copy(), _psf(),
+                               DiaParams(match_tolerance=1.0))
+        assert len(res.flux) == 2
+        assert np.allclose(np.sort(res.flux), [-1000.0, 1000.0], rtol=0.01), res.flux
+    finally:
+        SIGMA_PX = saved

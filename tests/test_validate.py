@@ -281,9 +281,15 @@ def test_variability_and_flux_scale_figures() -> None:
     objects = {"source_id": np.arange(100, 121)}
     rows = np.arange(21)
     chi = np.r_[np.linspace(0.8, 1.2, 20), 30.0]
-    var = {"source_id": np.arange(100, 121), "filter": np.array(["F158"] * 21), "chi2_red": chi}
+    var = {"source_id": np.arange(100, 121), "filter": np.array(["F158"] * 21), "chi2_red": chi,
+           "n_epochs": np.full(21, 6)}
     figs = {f.name: f for f in timedomain.variability_figures(var, objects, truth, rows)}
-    assert figs["constant stars' median chi2_red (F158)"].passed
+    # chi2/nu of six epochs has a median of 0.870 for a correct error model, not 1.
+    scatter = figs["constant stars' median chi2_red / expected median (F158)"]
+    assert scatter.passed and scatter.value == pytest.approx(1.0 / 0.8703, rel=1e-3)
+    var["chi2_red"] = np.r_[np.random.default_rng(3).chisquare(5, 20) / 5, 30.0]
+    figs = {f.name: f for f in timedomain.variability_figures(var, objects, truth, rows)}
+    assert figs["constant stars' median chi2_red / expected median (F158)"].value == pytest.approx(1.0, abs=0.3)
     assert figs["truth variables detected (chi2_red, <= 2 % false alarms)"].value == 1.0
     true = 10.0 ** (-0.4 * (20.0 - 31.4))
     lcs = {"source_id": np.arange(100, 121), "filter": np.array(["F158"] * 21), "flux": np.full(21, 1.02 * true),

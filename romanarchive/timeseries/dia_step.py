@@ -5,8 +5,9 @@ first, its L2s are co-added onto the skycell grid (:func:`romanarchive.imaging.c
 and all *earlier* L2s as the template (outlier rejection on when it has enough inputs);
 :func:`romanarchive.timeseries.dia.difference_image` subtracts and detects on the part both cover, and detections
 are placed on the sky with the skycell WCS (:func:`difference_epochs`). Detections within a saturated star's mask
-(the catalog's radius, from the L2s' SATURATED pixels) are dropped, and only those in the skycell's core are kept:
-overlapping skycells difference the same sky, and each detection must be reported once. No database: the job
+(from the L2s' SATURATED pixels) are dropped, and only those in the skycell's core are kept: overlapping skycells
+difference the same sky, and each detection must be reported once. Those whose change comes from a single exposure
+(:mod:`romanarchive.timeseries.dia_exposures`: cosmic-ray residuals and the like) are dropped too. No database: the job
 (:mod:`romanarchive.timeseries.dia_job`) finds the L2s, decides which epochs are new, links detections to static
 objects and writes ``dia_sources``.
 """
@@ -25,6 +26,8 @@ from romanarchive.imaging.psf import coadd_psf_image
 from romanarchive.imaging.saturation import SkyStars, merge_stars, saturated_in_l2, star_mask
 from romanarchive.sky.skycells import Skycell, in_home
 from romanarchive.timeseries.dia import DiaParams, DiaResult, difference_image
+from romanarchive.timeseries.dia_exposures import exposure_fluxes, single_exposure
+from romanarchive.timeseries.psf import psf_grid
 
 
 class DiaConfig(pydantic.BaseModel):
@@ -44,6 +47,10 @@ class DiaConfig(pydantic.BaseModel):
     incremental: bool = pydantic.Field(default=True, description="Difference only epochs not differenced before")
     home_core_only: bool = pydantic.Field(
         default=True, description="Keep detections in the skycell's core only (overlapping cells report each once)")
+    exposure_check: bool = pydantic.Field(
+        default=True, description="Reject detections whose change comes from one exposure (cosmic rays, glints)")
+    exposure_keep_snr: float = pydantic.Field(
+        default=3.0, gt=0, description="Change (sigma) that must remain without the most deviant exposure")
     mask_radius_per_core: float = pydantic.Field(
         default=10.0, gt=0, description="Bright-star mask radius per saturated-core radius (the catalog's)")
     mask_min_radius_arcsec: float = pydantic.Field(default=3.0, gt=0, description="Smallest bright-star mask")
@@ -161,6 +168,16 @@ def difference_epochs(inputs: Mapping[int, L2Input], times: Sequence[tuple[float
                           cfg.mask_min_radius_arcsec, cfg.mask_max_radius_arcsec)
         if cfg.home_core_only and len(ra):
             keep &= in_home(ra, dec, cell.name)
+        if cfg.exposure_check and keep.any():
+            k = np.flatnonzero(keep)
+            grid = psf_grid(filter_name, 8, 11, 2.5)
+            one, unconfirmed = single_exposure(
+                np.sign(res.snr[k]), exposure_fluxes([inputs[int(i)].arrays for i in sci_idx], ra[k], dec[k], grid),
+                exposure_fluxes([inputs[int(i)].arrays for i in tmpl_idx], ra[k], dec[k], grid),
+                cfg.exposure_keep_snr)
+            keep[k[one | unconfirmed]] = False
+            res.rejected["single_exposure"] = int(one.sum())
+            res.rejected["unconfirmed"] = int(unconfirmed.sum())
         out.append(EpochDifference(sci_idx, tmpl_idx, mjd, res.subset(keep), x[keep], y[keep], ra[keep], dec[keep]))
     return out, n_coadds
 

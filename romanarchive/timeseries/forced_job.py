@@ -34,11 +34,12 @@ import sqlalchemy as sa
 
 from romanarchive.archive import Archive
 from romanarchive.db.bulk import copy_arrays
+from romanarchive.ingest.query import newest_reference
 from romanarchive.jobs import queue
 from romanarchive.sky.footprint import spoly_literal
 from romanarchive.sky.skycells import in_home, skycell
 from romanarchive.timeseries.dia_job import queue_dia
-from romanarchive.timeseries.forced_step import ForcedPhotConfig, measure_image, read_l2
+from romanarchive.timeseries.forced_step import Epsf, ForcedPhotConfig, image_psf, measure_image, read_epsf, read_l2
 from romanarchive.timeseries.indices import IndexParams, variability_indices
 from romanarchive.timeseries.runs import STEP_FORCED, STEP_INDICES, RunRecorder
 
@@ -67,7 +68,7 @@ _OBJECTS_IN = sa.text(
 )
 _PRODUCT = sa.text(
     """
-    SELECT p.product_id, p.filter, p.t_min, p.t_max, p.level, p.product_type, f.uri, f.filename
+    SELECT p.product_id, p.filter, p.detector, p.t_min, p.t_max, p.level, p.product_type, f.uri, f.filename
     FROM products p JOIN files f ON f.file_id = p.file_id WHERE p.product_id = :pid
     """
 )
@@ -162,18 +163,35 @@ def recompute_indices(conn: sa.Connection, source_ids: np.ndarray, config: Force
     return len(ids)
 
 
+_EPSF: dict[str, Epsf] = {}
+
+
+def image_epsf(archive: Archive, filter_name: str, detector: str | None) -> Epsf | None:
+    """The newest ``epsf`` reference file of the image's filter (its detector's first), read once per process."""
+    with archive.engine.connect() as conn:
+        found = newest_reference(conn, "epsf", filter_name, [detector] if detector else [])
+    if found is None:
+        return None
+    uri, filename = found
+    if uri not in _EPSF:
+        with tempfile.TemporaryDirectory(prefix="epsf-") as tmp:
+            _EPSF[uri] = read_epsf(archive.store.local_file(uri, Path(tmp) / filename))
+    return _EPSF[uri]
+
+
 def _measure_product(archive: Archive, prod: sa.RowMapping, objs: Sequence[sa.Row],
-                     cfg: ForcedPhotConfig) -> tuple[dict[str, np.ndarray], str]:
-    """Rows (staging columns) of one L2 product's objects and the image's filter."""
+                     cfg: ForcedPhotConfig) -> tuple[dict[str, np.ndarray], str, str | None]:
+    """Rows (staging columns) of one L2 product's objects, the image's filter and the ePSF file fitted."""
     product_id = int(prod["product_id"])
     if not objs:
-        return {c: np.empty(0) for c in STAGE_COLUMNS}, str(prod["filter"] or "")
+        return {c: np.empty(0) for c in STAGE_COLUMNS}, str(prod["filter"] or ""), None
     sid = np.array([r[0] for r in objs], np.int64)
     ra = np.array([r[1] for r in objs], float)
     dec = np.array([r[2] for r in objs], float)
     with tempfile.TemporaryDirectory(prefix="forced-") as tmp:
         img = read_l2(archive.store.local_file(prod["uri"], Path(tmp) / prod["filename"]))
-    inside, res, extra = measure_image(img, ra, dec, cfg)
+    epsf = image_epsf(archive, img.filter, prod["detector"]) if cfg.use_epsf else None
+    inside, res, extra = measure_image(img, ra, dec, cfg, image_psf(img, cfg, epsf))
     n = int(inside.sum())
     extended = np.array([bool(r[4]) for r in objs], bool)[inside]
     for name in ("flux", "flux_err", "flux_shifted", "flux_shifted_err"):
@@ -188,7 +206,7 @@ def _measure_product(archive: Archive, prod: sa.RowMapping, objs: Sequence[sa.Ro
         "flux_shifted": res.flux_shifted, "flux_shifted_err": res.flux_shifted_err,
         "flags": res.flags.astype(np.int16),
     }
-    return cols, img.filter
+    return cols, img.filter, epsf.filename if epsf is not None else None
 
 
 def run_product(archive: Archive, product_id: int, config: ForcedPhotConfig | None = None,
@@ -218,7 +236,8 @@ def run_product(archive: Archive, product_id: int, config: ForcedPhotConfig | No
     with RunRecorder(STEP_FORCED, f"product:{product_id}", cfg.model_dump(), job_id) as rec:
         rec.inputs = {"products": [{"product_id": product_id, "filename": prod["filename"]}],
                       "catalog_release": cfg.release, "n_objects": len(objs)}
-        cols, filter_name = _measure_product(archive, prod, objs, cfg)
+        cols, filter_name, epsf_file = _measure_product(archive, prod, objs, cfg)
+        rec.inputs["epsf"] = epsf_file
         with archive.engine.begin() as conn:
             # Serialise index updates of overlapping images (two jobs must not interleave delete/insert per source).
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('variability'))"))

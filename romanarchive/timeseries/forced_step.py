@@ -3,7 +3,9 @@
 What the job (:mod:`romanarchive.timeseries.forced_job`) runs on each image, between its queries and its writes:
 
 1. the positions' pixel coordinates from the image's gWCS (one vectorised inverse transform);
-2. :func:`romanarchive.timeseries.photometry.forced_photometry` on all of them at once;
+2. :func:`romanarchive.timeseries.photometry.forced_photometry` on all of them at once, with the PSF of the
+   image's ``epsf`` reference file (:func:`image_psf`; the one romancal's L4 PSF photometry uses, so light curves
+   and catalog agree) or, without one, galsim.roman's;
 3. corrections to physical units: MJy/sr (the flux-calibrated L2) -> nJy with the image's ``meta.photometry``
    (:func:`romanarchive.imaging.l2.njy_factor`: pixel area x 1e15; an L2 still in DN/s is also multiplied by
    conversion_megajanskys). PSF fluxes are total fluxes (the PSF is normalised to its total); aperture
@@ -22,9 +24,9 @@ import pydantic
 from romanarchive.db.tables_catalog import LIVE
 from romanarchive.imaging.l2 import NJY_PER_MJY, njy_factor
 from romanarchive.timeseries.photometry import ForcedParams, ForcedResult, forced_photometry
-from romanarchive.timeseries.psf import psf_grid
+from romanarchive.timeseries.psf import PsfGrid, epsf_grid, psf_grid
 
-__all__ = ["NJY_PER_MJY", "ForcedPhotConfig", "ImageArrays", "measure_image", "read_l2"]
+__all__ = ["NJY_PER_MJY", "ForcedPhotConfig", "ImageArrays", "image_psf", "measure_image", "read_epsf", "read_l2"]
 
 
 class ForcedPhotConfig(pydantic.BaseModel):
@@ -38,7 +40,9 @@ class ForcedPhotConfig(pydantic.BaseModel):
     home_core_only: bool = pydantic.Field(
         default=True, description="Measure only objects inside the core of the skycell that catalogued them")
     stamp_size: int = pydantic.Field(default=11, ge=5, le=31, description="PSF-fit stamp side, pixels (odd)")
-    n_phase: int = pydantic.Field(default=8, ge=1, le=32, description="Tabulated sub-pixel PSF phases per axis")
+    n_phase: int = pydantic.Field(default=16, ge=1, le=32, description="Tabulated sub-pixel PSF phases per axis")
+    use_epsf: bool = pydantic.Field(
+        default=True, description="Fit the PSF of the image's epsf reference file where the archive holds one")
     ap_radius: float = pydantic.Field(default=2.5, gt=0, description="Aperture radius, pixels")
     shift_snr: float = pydantic.Field(default=5.0, gt=0)
     centroid_min_snr: float = pydantic.Field(default=5.0, gt=0)
@@ -77,9 +81,63 @@ def read_l2(path: str | Path | Any) -> ImageArrays:
                        str(meta.instrument.optical_element).upper(), njy_factor(meta), sca)
 
 
-def measure_image(img: ImageArrays, ra: np.ndarray, dec: np.ndarray,
-                  config: ForcedPhotConfig | None = None) -> tuple[np.ndarray, ForcedResult, dict[str, np.ndarray]]:
+@dataclass(frozen=True)
+class Epsf:
+    """The oversampled ePSF stamps of one ``epsf`` reference file (focus 0, the middle spectral type)."""
+
+    stamps: np.ndarray  # (n_positions, n, n)
+    x: np.ndarray  # detector pixel positions of the stamps
+    y: np.ndarray
+    oversample: int
+    filename: str
+
+    def nearest(self, x: float, y: float) -> int:
+        """Index of the stamp nearest the detector pixel (x, y)."""
+        return int(np.argmin(np.hypot(self.x - x, self.y - y)))
+
+
+def read_epsf(path: str | Path) -> Epsf:
+    """Read an ``epsf`` reference file (rad ``EpsfRefModel``)."""
+    import roman_datamodels.datamodels as rdm
+
+    with rdm.open(path) as m:
+        psf = np.asarray(m.psf, dtype=np.float32)
+        if psf.ndim != 5:
+            raise ValueError(f"{path}: ePSF array has shape {psf.shape}; expected (focus, type, position, y, x)")
+        stamps = psf[0, psf.shape[1] // 2]
+        return Epsf(stamps, np.asarray(m.meta.pixel_x, float), np.asarray(m.meta.pixel_y, float),
+                    int(m.meta.oversample), Path(str(path)).name)
+
+
+def image_psf(img: ImageArrays, config: ForcedPhotConfig | None = None, epsf: Epsf | None = None) -> PsfGrid:
+    """The PSF table forced photometry fits on ``img``.
+
+    From ``epsf`` (its stamp nearest the image centre; the PSF is taken as constant over one image) when given and
+    ``config.use_epsf``, else galsim.roman's PSF of the image's filter and detector.
+    """
+    cfg = config or ForcedPhotConfig()
+    if epsf is not None and cfg.use_epsf:
+        ny, nx = img.data.shape
+        k = epsf.nearest((nx - 1) / 2, (ny - 1) / 2)
+        return _epsf_table(epsf, k, cfg.n_phase, cfg.stamp_size, cfg.ap_radius)
+    return psf_grid(img.filter, cfg.n_phase, cfg.stamp_size, cfg.ap_radius, img.sca)
+
+
+_TABLES: dict[tuple[str, int, int, int, float], PsfGrid] = {}
+
+
+def _epsf_table(epsf: Epsf, k: int, n_phase: int, size: int, ap_radius: float) -> PsfGrid:
+    key = (epsf.filename, k, n_phase, size, ap_radius)
+    if key not in _TABLES:  # one per reference file and position in a worker process
+        _TABLES[key] = epsf_grid(epsf.stamps[k], epsf.oversample, n_phase, size, ap_radius)
+    return _TABLES[key]
+
+
+def measure_image(img: ImageArrays, ra: np.ndarray, dec: np.ndarray, config: ForcedPhotConfig | None = None,
+                  grid: PsfGrid | None = None) -> tuple[np.ndarray, ForcedResult, dict[str, np.ndarray]]:
     """Forced photometry of sky positions on one image, in nJy and mas.
+
+    ``grid`` is the PSF to fit (:func:`image_psf`); by default galsim.roman's for the image's filter.
 
     Returns
     -------
@@ -94,7 +152,7 @@ def measure_image(img: ImageArrays, ra: np.ndarray, dec: np.ndarray,
     ny, nx = img.data.shape
     inside = np.isfinite(x) & np.isfinite(y) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)
     x, y = x[inside], y[inside]
-    grid = psf_grid(img.filter, cfg.n_phase, cfg.stamp_size, cfg.ap_radius, img.sca)
+    grid = grid or image_psf(img, cfg)
     res = forced_photometry(img.data, img.err, img.dq, x, y, grid, cfg.params())
     for name in ("flux", "flux_err", "flux_ap", "flux_ap_err", "flux_shifted", "flux_shifted_err"):
         setattr(res, name, getattr(res, name) * img.to_njy)

@@ -26,6 +26,8 @@ from romanarchive.timeseries.psf import PsfGrid
 
 #: roman_datamodels DQ bits: DO_NOT_USE, SATURATED.
 DQ_DO_NOT_USE, DQ_SATURATED = 1, 2
+#: Flags of a measurement whose flux is not to be trusted (off the image's edge, masked or saturated core).
+BAD_MEASUREMENT = FLAG_EDGE | FLAG_BAD_PIXELS | FLAG_SATURATED
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,27 @@
-"""PSF stamps for forced photometry: the galsim.roman PSF, pixel-integrated, tabulated on sub-pixel phases.
+"""PSF stamps for forced photometry, pixel-integrated and tabulated on sub-pixel phases.
 
-Forced photometry needs the PSF at the sub-pixel position of every source. Drawing it per source would cost
-milliseconds each, so it is drawn once per filter on an ``n_phase`` x ``n_phase`` grid of sub-pixel offsets
-(galsim ``drawImage`` includes the pixel response) together with its x/y derivatives; a source uses the nearest
-phase (at most 1/(2 n_phase) pixel away). Stamps are normalised to the PSF's *total* flux, so a fitted amplitude is
-a total flux (no aperture correction needed for PSF fluxes).
+Forced photometry needs the PSF at the sub-pixel position of every source. Evaluating it per source would cost
+milliseconds each, so it is tabulated once per image model on an ``n_phase`` x ``n_phase`` grid of sub-pixel
+offsets together with its x/y derivatives; a source uses the nearest phase (at most 1/(2 n_phase) pixel away)
+plus a first-order correction. Stamps are normalised to the PSF's *total* flux, so a fitted amplitude is a total
+flux (no aperture correction needed for PSF fluxes).
+
+Two sources of the PSF:
+
+* :func:`epsf_grid` — the detector's and filter's ``epsf`` calibration reference file (romancal's oversampled,
+  pixel-integrated ePSF, the one the L4 catalog's PSF photometry uses), interpolated with a cubic spline at the
+  ePSF position nearest the image centre. This is the default wherever the archive holds one: light curves are
+  then on the same PSF scale as the L4 catalog.
+* :func:`psf_grid` — galsim.roman's PSF at the detector centre (drawn with the pixel response), for images whose
+  filter has no ePSF reference.
+
+The sub-pixel phase error of a 8-phase table reached 0.6 % rms on the undersampled F087 PSF (a per-measurement
+systematic that dominated the pulls of bright stars); 16 phases bring it below 0.1 %.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -92,7 +105,60 @@ def psf_grid(band: str, n_phase: int = 8, size: int = 11, ap_radius: float = 2.5
     return _tabulate(psf_object(band.upper(), sca), n_phase, size, ap_radius, WFI_SCALE, pixel=True)
 
 
+def epsf_grid(psf: np.ndarray, oversample: int, n_phase: int = 16, size: int = 11,
+              ap_radius: float = 2.5) -> PsfGrid:
+    """A PSF grid from one oversampled ePSF stamp (romancal's ``epsf`` reference convention).
+
+    Parameters
+    ----------
+    psf
+        Oversampled, pixel-integrated PSF centred on its central pixel and scaled by ``oversample**2``: each fine
+        sample is the flux a native pixel centred there receives (a stamp sums to ``oversample**2`` times the PSF's
+        fraction inside it).
+    oversample
+        Fine pixels per native pixel.
+    n_phase, size, ap_radius
+        As for :func:`psf_grid`.
+    """
+    from scipy.ndimage import map_coordinates, spline_filter
+
+    fine = np.asarray(psf, dtype=float)
+    if fine.ndim != 2 or fine.shape[0] != fine.shape[1] or fine.shape[0] % 2 == 0:
+        raise ValueError(f"an ePSF stamp must be square with an odd side, not {fine.shape}")
+    coeffs = spline_filter(fine, order=3)
+    centre = fine.shape[0] // 2
+    h = size // 2
+    j = np.arange(size) - h
+
+    def draw(ox: float, oy: float) -> np.ndarray:
+        # A source offset by (ox, oy) native pixels puts native pixel j at fine coordinate centre + O (j - offset).
+        yy, xx = np.meshgrid(centre + oversample * (j - oy), centre + oversample * (j - ox), indexing="ij")
+        vals = map_coordinates(coeffs, [yy, xx], order=3, mode="constant", cval=0.0, prefilter=False)
+        return np.asarray(vals, dtype=float)
+
+    return _tabulate_with(draw, n_phase, size, ap_radius)
+
+
+#: Fine pixels per native pixel of the oversampled drawing :func:`psf_grid` interpolates.
+DRAW_OVERSAMPLE = 8
+
+
 def _tabulate(profile: object, n_phase: int, size: int, ap_radius: float, scale: float, pixel: bool) -> PsfGrid:
+    """Tabulate a galsim profile: one oversampled drawing (with the pixel response), then :func:`epsf_grid`.
+
+    One drawing instead of one per phase and derivative: galsim's Roman PSF costs ~0.1-0.3 s per ``drawImage``.
+    """
+    import galsim
+
+    obj = galsim.Convolve(profile, galsim.Pixel(scale)) if pixel else profile
+    o = DRAW_OVERSAMPLE
+    n = (size + 4) * o + 1  # a margin of two native pixels for the sub-pixel shifts and derivatives
+    fine = obj.drawImage(nx=n, ny=n, scale=scale / o, method="no_pixel")  # type: ignore[attr-defined,union-attr]
+    return epsf_grid(np.asarray(fine.array, dtype=float) * o**2, o, n_phase, size, ap_radius)
+
+
+def _tabulate_with(draw: Callable[[float, float], np.ndarray], n_phase: int, size: int, ap_radius: float) -> PsfGrid:
+    """Tabulate ``draw(ox, oy)`` (the PSF of a source offset by (ox, oy) pixels from the stamp centre)."""
     from photutils.aperture import CircularAperture
 
     if size % 2 == 0:
@@ -104,11 +170,6 @@ def _tabulate(profile: object, n_phase: int, size: int, ap_radius: float, scale:
     dy = np.empty_like(psf)
     ap = np.empty_like(psf)
     offsets = (np.arange(n_phase) + 0.5) / n_phase - 0.5
-
-    def draw(ox: float, oy: float) -> np.ndarray:
-        method = "auto" if pixel else "no_pixel"
-        im = profile.drawImage(nx=size, ny=size, scale=scale, offset=(ox, oy), method=method)  # type: ignore[attr-defined]
-        return np.asarray(im.array, dtype=float)
 
     for iy, oy in enumerate(offsets):
         for ix, ox in enumerate(offsets):
