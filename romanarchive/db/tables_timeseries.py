@@ -142,8 +142,16 @@ DIA_SOURCES = TableSpec(
         C("dia_object_id", "bigint", "DIA object the detection belongs to (dia_objects.dia_object_id)",
           ucd="meta.id.parent", indexed=True, principal=True),
         C("flags", "smallint", "Bits: 1 negative (fainter than template), 2 near the coverage edge, 4 PSF matched "
-          "(template or image convolved), 8 new (no static object within 0.3 arcsec)", ucd="meta.code.qual",
-          nullable=False, principal=True),
+          "(template or image convolved), 8 new (no static object within 0.3 arcsec), 16 moving (centroid drift "
+          "across the epoch's exposures)", ucd="meta.code.qual", nullable=False, principal=True),
+        C("rate_ra", "double", "Motion in RA (times cos dec) across the epoch's exposures (brightenings)",
+          unit="arcsec/h", ucd="pos.pm;pos.eq.ra"),
+        C("rate_dec", "double", "Motion in Dec across the epoch's exposures (brightenings)", unit="arcsec/h",
+          ucd="pos.pm;pos.eq.dec"),
+        C("rate_err", "double", "1-sigma uncertainty of rate_ra and rate_dec", unit="arcsec/h",
+          ucd="stat.error;pos.pm"),
+        C("track_id", "bigint", "Track of a moving detection (dia_tracks.track_id): the same object at other epochs",
+          ucd="meta.id.parent", indexed=True),
         C("run_id", "bigint", "Run that wrote the row (timeseries_runs.run_id)", ucd="meta.id;meta.dataset",
           nullable=False),
         C("created_at", "timestamptz", "When the row was written", ucd="time.creation", nullable=False,
@@ -152,6 +160,29 @@ DIA_SOURCES = TableSpec(
     published=True,
     spoint_column="pos",
     spoint_of=("ra", "dec"),
+)
+
+DIA_TRACKS = TableSpec(
+    "dia_tracks",
+    "Moving objects: DIA detections that move within their epoch, linked across epochs by their motion.",
+    (
+        C("track_id", "bigint", "Track identifier", ucd="meta.id;meta.main", primary_key=True, principal=True),
+        C("n_detections", "integer", "Detections linked", ucd="meta.number", nullable=False, principal=True),
+        C("n_epochs", "integer", "Distinct epochs (mjd) with a detection", ucd="meta.number", nullable=False,
+          principal=True),
+        C("first_mjd", "double", "First detection", unit="d", ucd="time.start", nullable=False, principal=True),
+        C("last_mjd", "double", "Last detection", unit="d", ucd="time.end", nullable=False, principal=True),
+        C("ra", "double", "Right ascension at first_mjd (ICRS)", unit="deg", ucd="pos.eq.ra", nullable=False,
+          principal=True),
+        C("dec", "double", "Declination at first_mjd (ICRS)", unit="deg", ucd="pos.eq.dec", nullable=False,
+          principal=True),
+        C("rate_ra", "double", "Mean motion in RA (times cos dec), weighted by the detections' rate errors",
+          unit="arcsec/h", ucd="pos.pm;pos.eq.ra", principal=True),
+        C("rate_dec", "double", "Mean motion in Dec", unit="arcsec/h", ucd="pos.pm;pos.eq.dec", principal=True),
+        C("updated_at", "timestamptz", "When the track was last linked", ucd="time.processing", nullable=False,
+          server_default="now()"),
+    ),
+    published=True,
 )
 
 DIA_OBJECTS = TableSpec(
@@ -220,4 +251,4 @@ TIMESERIES_RUNS = TableSpec(
     published=True,
 )
 
-TABLES: tuple[TableSpec, ...] = (FORCED_PHOT, VARIABILITY, DIA_SOURCES, DIA_OBJECTS, TIMESERIES_RUNS)
+TABLES: tuple[TableSpec, ...] = (FORCED_PHOT, VARIABILITY, DIA_SOURCES, DIA_OBJECTS, DIA_TRACKS, TIMESERIES_RUNS)

@@ -44,7 +44,7 @@ import numpy as np
 
 from romanarchive.imaging.psf import second_moment_width
 
-DIA_NEGATIVE, DIA_EDGE, DIA_PSF_MATCHED, DIA_NEW = 1, 2, 4, 8
+DIA_NEGATIVE, DIA_EDGE, DIA_PSF_MATCHED, DIA_NEW, DIA_MOVING = 1, 2, 4, 8, 16
 
 
 @dataclass(frozen=True)

@@ -44,12 +44,15 @@ class ExposureFluxes:
     err: np.ndarray
     x: np.ndarray  # pixel position of each detection on each exposure
     y: np.ndarray
+    dra: np.ndarray  # centroid offset from the detection's position, mas (NaN below the centroid S/N)
+    ddec: np.ndarray
+    shift_err: np.ndarray  # its 1-sigma uncertainty per axis, mas
 
 
 def exposure_fluxes(images: Sequence[CoaddInput], ra: np.ndarray, dec: np.ndarray, grid: PsfGrid) -> ExposureFluxes:
     """Forced PSF fluxes (surface-brightness units x pixels) of sky positions on each image."""
     shape = (len(ra), len(images))
-    flux, err, xs, ys = (np.full(shape, np.nan) for _ in range(4))
+    flux, err, xs, ys, dra, ddec, shift_err = (np.full(shape, np.nan) for _ in range(7))
     for j, img in enumerate(images):
         if not len(ra):
             break
@@ -64,7 +67,18 @@ def exposure_fluxes(images: Sequence[CoaddInput], ra: np.ndarray, dec: np.ndarra
         k = on[good]
         flux[k, j], err[k, j] = res.flux[good], res.flux_err[good]
         xs[k, j], ys[k, j] = x[k], y[k]
-    return ExposureFluxes(flux, err, xs, ys)
+        c = good & np.isfinite(res.dx)
+        if c.any():
+            kc = on[c]
+            r0, d0 = (np.asarray(v, float) for v in img.wcs(x[kc], y[kc], with_bounding_box=False))
+            r1, d1 = (np.asarray(v, float) for v in img.wcs(x[kc] + res.dx[c], y[kc] + res.dy[c],
+                                                            with_bounding_box=False))
+            dra[kc, j] = ((r1 - r0 + 180.0) % 360.0 - 180.0) * np.cos(np.radians(d0)) * 3.6e6
+            ddec[kc, j] = (d1 - d0) * 3.6e6
+            shift = np.hypot(res.dx[c], res.dy[c])
+            scale = np.where(shift > 1e-3, np.hypot(dra[kc, j], ddec[kc, j]) / np.maximum(shift, 1e-12), 110.0)
+            shift_err[kc, j] = res.shift_err[c] * scale
+    return ExposureFluxes(flux, err, xs, ys, dra, ddec, shift_err)
 
 
 def exposure_changes(science: ExposureFluxes, template: ExposureFluxes, k: int,

@@ -5,8 +5,9 @@ images under it: :func:`romanarchive.timeseries.forced_job.queue_new_l2` -> :fun
 its skycell and filter, runs the step (:func:`romanarchive.timeseries.dia_step.difference_epochs`) on the epochs
 not differenced before, converts detections to nJy (the co-adds are MJy/sr on the skycell grid: flux = sum x the
 grid pixel's area in sr x 1e15), links each to the nearest live static object (farther than
-``link_radius_arcsec``: flagged new), writes them to ``dia_sources`` and associates them into ``dia_objects``
-(:mod:`romanarchive.timeseries.dia_objects`).
+``link_radius_arcsec``: flagged new), writes them to ``dia_sources``, associates them into ``dia_objects``
+(:mod:`romanarchive.timeseries.dia_objects`) and links the moving ones into ``dia_tracks``
+(:mod:`romanarchive.timeseries.dia_tracks`).
 
 Incremental: each run records in ``timeseries_runs`` (the provenance of its rows, whose ``run_id`` they carry) the
 (science, template) L2 sets of the epochs it leaves in ``dia_sources``; the next run keeps the rows of epochs whose
@@ -34,6 +35,7 @@ from romanarchive.sky.skycells import Skycell, skycell, skycells_for_footprint
 from romanarchive.timeseries.dia import DIA_NEW
 from romanarchive.timeseries.dia_objects import associate
 from romanarchive.timeseries.dia_step import DiaConfig, EpochDifference, difference_epochs, epoch_inputs, group_epochs
+from romanarchive.timeseries.dia_tracks import relink
 from romanarchive.timeseries.runs import STEP_DIA, RunRecorder
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class DiaOutcome:
     n_sources: int = 0
     wall_time_s: float = 0.0
     association: dict[str, int] = field(default_factory=dict)  # dia_objects.associate's counts
+    tracks: dict[str, int] = field(default_factory=dict)  # dia_tracks.relink's counts
 
 
 def target_of(cell: str, filter_name: str) -> str:
@@ -146,11 +149,14 @@ def run_cell(archive: Archive, cell_name: str, filter_name: str, config: DiaConf
             if records:
                 conn.execute(sa.text(
                     "INSERT INTO dia_sources (skycell, filter, mjd, science_ids, template_ids, ra, dec, pos, x, y, "
-                    "flux, flux_err, snr, flux_template, nearest_source_id, nearest_sep, flags, run_id) VALUES "
+                    "flux, flux_err, snr, flux_template, nearest_source_id, nearest_sep, flags, rate_ra, rate_dec, "
+                    "rate_err, run_id) VALUES "
                     "(:skycell, :filter, :mjd, CAST(:science_ids AS jsonb), CAST(:template_ids AS jsonb), :ra, :dec, "
                     "spoint(radians(:ra), radians(:dec)), :x, :y, :flux, :flux_err, :snr, :flux_template, "
-                    ":nearest_source_id, :nearest_sep, :flags, :run_id)"), [{**r, "run_id": run_id} for r in records])
+                    ":nearest_source_id, :nearest_sep, :flags, :rate_ra, :rate_dec, :rate_err, :run_id)"),
+                    [{**r, "run_id": run_id} for r in records])
             out.association = associate(conn, cfg.link_radius_arcsec)
+            out.tracks = relink(conn)
             if job_id is not None:
                 queue.mark_done(conn, job_id, None)
     out.n_sources = len(records)
@@ -206,6 +212,8 @@ def _records(ep: EpochDifference, rows: list[LiveProduct], cell_name: str, filte
         "flux_template": float(res.flux_template[k] * to_njy),
         "nearest_source_id": int(near[k]) if near[k] >= 0 else None,
         "nearest_sep": float(sep[k]) if np.isfinite(sep[k]) else None, "flags": int(flags[k]),
+        **{name: (float(v[k]) if np.isfinite(v[k]) else None)
+           for name, v in (("rate_ra", ep.rates.ra), ("rate_dec", ep.rates.dec), ("rate_err", ep.rates.err))},
     } for k in range(len(ep.x))]
 
 

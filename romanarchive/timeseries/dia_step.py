@@ -25,8 +25,9 @@ from romanarchive.imaging.l2 import L2Input
 from romanarchive.imaging.psf import coadd_psf_image
 from romanarchive.imaging.saturation import SkyStars, merge_stars, saturated_in_l2, star_mask
 from romanarchive.sky.skycells import Skycell, in_home
-from romanarchive.timeseries.dia import DiaParams, DiaResult, difference_image
+from romanarchive.timeseries.dia import DIA_MOVING, DiaParams, DiaResult, difference_image
 from romanarchive.timeseries.dia_exposures import exposure_fluxes, single_exposure
+from romanarchive.timeseries.dia_motion import Rates, epoch_rates
 from romanarchive.timeseries.psf import psf_grid
 
 
@@ -49,6 +50,8 @@ class DiaConfig(pydantic.BaseModel):
         default=True, description="Keep detections in the skycell's core only (overlapping cells report each once)")
     exposure_check: bool = pydantic.Field(
         default=True, description="Reject detections whose change comes from one exposure (cosmic rays, glints)")
+    moving_dchi2: float = pydantic.Field(
+        default=25.0, gt=0, description="Chi-square drop of a drift across the epoch's exposures that flags motion")
     exposure_keep_snr: float = pydantic.Field(
         default=3.0, gt=0, description="Change (sigma) that must remain without the most deviant exposure")
     mask_radius_per_core: float = pydantic.Field(
@@ -80,6 +83,9 @@ class EpochDifference:
         Detection positions on the skycell grid, pixels.
     ra, dec
         Detection positions on the sky, degrees (ra in [0, 360)).
+    rates
+        Motion of each detection across the epoch's exposures (:func:`romanarchive.timeseries.dia_motion.epoch_rates`;
+        NaN for fadings and where it was not measured).
     """
 
     science: np.ndarray
@@ -90,6 +96,7 @@ class EpochDifference:
     y: np.ndarray
     ra: np.ndarray
     dec: np.ndarray
+    rates: Rates
 
 
 def group_epochs(t_min: np.ndarray, gap_days: float) -> list[np.ndarray]:
@@ -168,17 +175,30 @@ def difference_epochs(inputs: Mapping[int, L2Input], times: Sequence[tuple[float
                           cfg.mask_min_radius_arcsec, cfg.mask_max_radius_arcsec)
         if cfg.home_core_only and len(ra):
             keep &= in_home(ra, dec, cell.name)
+        rates = Rates(*(np.full(len(ra), np.nan) for _ in range(4)))
         if cfg.exposure_check and keep.any():
             k = np.flatnonzero(keep)
             grid = psf_grid(filter_name, 8, 11, 2.5)
+            sci_fl = exposure_fluxes([inputs[int(i)].arrays for i in sci_idx], ra[k], dec[k], grid)
             one, unconfirmed = single_exposure(
-                np.sign(res.snr[k]), exposure_fluxes([inputs[int(i)].arrays for i in sci_idx], ra[k], dec[k], grid),
+                np.sign(res.snr[k]), sci_fl,
                 exposure_fluxes([inputs[int(i)].arrays for i in tmpl_idx], ra[k], dec[k], grid),
                 cfg.exposure_keep_snr)
             keep[k[one | unconfirmed]] = False
             res.rejected["single_exposure"] = int(one.sum())
             res.rejected["unconfirmed"] = int(unconfirmed.sum())
-        out.append(EpochDifference(sci_idx, tmpl_idx, mjd, res.subset(keep), x[keep], y[keep], ra[keep], dec[keep]))
+            # Motion across the epoch's exposures, for brightenings (a mover's fading is in the template).
+            t_mid = np.array([0.5 * ((times[int(i)][0] or 0.0) + (times[int(i)][1] or times[int(i)][0] or 0.0))
+                              for i in sci_idx])
+            r = epoch_rates(t_mid, sci_fl.dra, sci_fl.ddec, sci_fl.shift_err)
+            pos = res.snr[k] > 0
+            for full, part in ((rates.ra, r.ra), (rates.dec, r.dec), (rates.err, r.err), (rates.dchi2, r.dchi2)):
+                full[k[pos]] = part[pos]
+            moving = np.nan_to_num(rates.dchi2) > cfg.moving_dchi2
+            res.flags[moving] |= DIA_MOVING
+        sub = Rates(rates.ra[keep], rates.dec[keep], rates.err[keep], rates.dchi2[keep])
+        out.append(EpochDifference(sci_idx, tmpl_idx, mjd, res.subset(keep), x[keep], y[keep], ra[keep], dec[keep],
+                                   sub))
     return out, n_coadds
 
 

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from romanarchive.db import product_types
-from romanarchive.db.tables_timeseries import DIA_OBJECTS, DIA_SOURCES, FORCED_PHOT, TIMESERIES_RUNS, VARIABILITY
+from romanarchive.db.tables_timeseries import (
+    DIA_OBJECTS,
+    DIA_SOURCES,
+    DIA_TRACKS,
+    FORCED_PHOT,
+    TIMESERIES_RUNS,
+    VARIABILITY,
+)
 from romanarchive.jobs.wiring import Domain, JobKind, NewProduct, Rule, register
 from romanarchive.sky.footprint import spoly_literal
 from romanarchive.sky.skycells import skycell
@@ -38,5 +45,5 @@ DOMAIN = register(Domain(
     rules=(Rule("L2 -> forced photometry, DIA", queue_for_l2, level=2),
            Rule("L4 catalog -> forced photometry", queue_for_catalog, level=4,
                 product_types=(product_types.L4_CATALOG,))),
-    tables=(FORCED_PHOT, VARIABILITY, DIA_SOURCES, DIA_OBJECTS, TIMESERIES_RUNS),
+    tables=(FORCED_PHOT, VARIABILITY, DIA_SOURCES, DIA_OBJECTS, DIA_TRACKS, TIMESERIES_RUNS),
 ))
