@@ -250,3 +250,32 @@ def test_catalog_rebuild_relinks_dia_objects(differenced: Any) -> None:
                                         "NOT EXISTS (SELECT 1 FROM objects o WHERE o.source_id = d.counterpart_id "
                                         "AND o.release = 'live')")).scalar_one()
     assert linked > 0 and dangling == 0
+
+
+def test_moving_object_is_flagged_and_tracked(differenced: Any, science_survey: Path) -> None:
+    archive, cell, _, _, truth, _, _ = differenced
+    mover = truth[truth["kind"] == "moving"]
+    assert len(mover) == 1
+    track = Table.read(science_survey / "truth" / "exposure_truth.ecsv")
+    track = track[track["id"] == mover["id"][0]]
+    rows = [r for r in _rows(archive) if r["snr"] > 0]
+    ra, dec = np.array([r["ra"] for r in rows]), np.array([r["dec"] for r in rows])
+    hits = [r for k, r in enumerate(rows)
+            if np.min(np.hypot((np.asarray(track["ra"]) - ra[k]) * np.cos(np.radians(dec[k])),
+                               np.asarray(track["dec"]) - dec[k])) * 3600.0 < MATCH_ARCSEC]
+    print(f"\n[dia] moving object: {len(hits)} brightenings; rates (arcsec/h) "
+          + ", ".join(f"({r['rate_ra']:.2f}, {r['rate_dec']:.2f}) +- {r['rate_err']:.2f}" for r in hits if
+                      r["rate_err"] is not None))
+    if not hits:
+        pytest.skip("the simulated mover is not detected in the differenced cell's core")
+    assert all(r["flags"] & 16 for r in hits)
+    assert len({r["track_id"] for r in hits}) == 1 and hits[0]["track_id"] is not None
+    # The true motion (truth: degrees of RA and Dec per day).
+    true_ra = float(mover["dra_dt"][0]) * np.cos(np.radians(float(mover["dec"][0]))) * 3600.0 / 24.0
+    true_dec = float(mover["ddec_dt"][0]) * 3600.0 / 24.0
+    with archive.engine.connect() as conn:
+        t = conn.execute(sa.text("SELECT rate_ra, rate_dec FROM dia_tracks WHERE track_id = :t"),
+                         {"t": hits[0]["track_id"]}).one()
+    assert np.hypot(t[0] - true_ra, t[1] - true_dec) < 0.2 * np.hypot(true_ra, true_dec)
+    # Nothing else moves.
+    assert sum(bool(r["flags"] & 16) for r in rows) == len(hits)

@@ -376,3 +376,18 @@ def test_validate_a_catalogued_science_survey(pg_server: str, science_survey: Pa
         assert (tmp_path / "r" / "report.json") in report.write(tmp_path / "r")
     finally:
         drop_database(pg_server, url)
+
+
+def test_moving_object_figures() -> None:
+    # Rows 0-2 are brightenings of mover 7 (one not flagged moving, one in another track), row 3 its fading.
+    dia = {"snr": np.array([20.0, 15.0, 12.0, -9.0]), "flags": np.array([16, 16, 0, 17]),
+           "track_id": np.array([5, 5, 6, -1])}
+    row = np.array([7, 7, 7, 7])
+    kind = np.array(["moving"] * 4)
+    figs = {f.name: f for f in timedomain._moving(dia, row, kind)}
+    assert figs["DIA brightenings of truth moving objects flagged moving"].value == pytest.approx(2 / 3)
+    assert figs["truth moving objects whose DIA brightenings are one track"].value == 0.0
+    dia["flags"][2], dia["track_id"][2] = 16, 5
+    figs = {f.name: f for f in timedomain._moving(dia, row, kind)}
+    assert figs["DIA brightenings of truth moving objects flagged moving"].passed
+    assert figs["truth moving objects whose DIA brightenings are one track"].passed

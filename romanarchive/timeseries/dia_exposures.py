@@ -31,7 +31,7 @@ from romanarchive.imaging.coadd import CoaddInput
 from romanarchive.timeseries.photometry import BAD_MEASUREMENT, ForcedParams, forced_photometry
 from romanarchive.timeseries.psf import PsfGrid
 
-__all__ = ["ExposureFluxes", "exposure_fluxes", "single_exposure"]
+__all__ = ["ExposureFluxes", "exposure_fluxes", "recentred", "single_exposure"]
 
 _PARAMS = ForcedParams(register=False)
 
@@ -50,13 +50,18 @@ class ExposureFluxes:
 
 
 def exposure_fluxes(images: Sequence[CoaddInput], ra: np.ndarray, dec: np.ndarray, grid: PsfGrid) -> ExposureFluxes:
-    """Forced PSF fluxes (surface-brightness units x pixels) of sky positions on each image."""
+    """Forced PSF fluxes (surface-brightness units x pixels) of sky positions on each image.
+
+    ``ra``, ``dec`` are one position per detection, or (detections x images) arrays of a position per image.
+    """
+    ra2 = np.broadcast_to(np.asarray(ra, float).reshape(len(ra), -1), (len(ra), len(images)))
+    dec2 = np.broadcast_to(np.asarray(dec, float).reshape(len(dec), -1), (len(dec), len(images)))
     shape = (len(ra), len(images))
     flux, err, xs, ys, dra, ddec, shift_err = (np.full(shape, np.nan) for _ in range(7))
     for j, img in enumerate(images):
         if not len(ra):
             break
-        x, y = (np.asarray(v, float) for v in img.wcs.invert(ra, dec, with_bounding_box=False))
+        x, y = (np.asarray(v, float) for v in img.wcs.invert(ra2[:, j], dec2[:, j], with_bounding_box=False))
         ny, nx = img.data.shape
         on = np.flatnonzero(np.isfinite(x) & np.isfinite(y) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5)
                             & (y < ny - 0.5))
@@ -79,6 +84,26 @@ def exposure_fluxes(images: Sequence[CoaddInput], ra: np.ndarray, dec: np.ndarra
             scale = np.where(shift > 1e-3, np.hypot(dra[kc, j], ddec[kc, j]) / np.maximum(shift, 1e-12), 110.0)
             shift_err[kc, j] = res.shift_err[c] * scale
     return ExposureFluxes(flux, err, xs, ys, dra, ddec, shift_err)
+
+
+def recentred(images: Sequence[CoaddInput], ra: np.ndarray, dec: np.ndarray, grid: PsfGrid,
+              first: ExposureFluxes, iterations: int = 2) -> ExposureFluxes:
+    """Centroid offsets from ``(ra, dec)`` measured again at each exposure's own centroid, ``iterations`` times.
+
+    The linearised centroid of an undersampled PSF underestimates an offset in proportion to its size, differently
+    at each pixel phase; measured again from where the last pass put the source, the correction shrinks each time
+    (a moving object's offsets reach a pixel within one epoch). Offsets stay relative to ``(ra, dec)``.
+    """
+    cur = first
+    ra0 = np.repeat(np.asarray(ra, float)[:, None], len(images), axis=1)
+    dec0 = np.repeat(np.asarray(dec, float)[:, None], len(images), axis=1)
+    tot_ra, tot_dec = np.zeros_like(ra0), np.zeros_like(dec0)
+    for _ in range(iterations):
+        step_ra, step_dec = np.nan_to_num(cur.dra), np.nan_to_num(cur.ddec)
+        tot_ra, tot_dec = tot_ra + step_ra, tot_dec + step_dec
+        cur = exposure_fluxes(images, ra0 + tot_ra / 3.6e6 / np.cos(np.radians(dec0)), dec0 + tot_dec / 3.6e6, grid)
+    cur.dra, cur.ddec = cur.dra + tot_ra, cur.ddec + tot_dec
+    return cur
 
 
 def exposure_changes(science: ExposureFluxes, template: ExposureFluxes, k: int,

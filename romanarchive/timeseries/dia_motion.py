@@ -5,6 +5,11 @@ object to move a measurable fraction of a pixel (1"/h is 0.1" over six minutes).
 on each science exposure (:mod:`romanarchive.timeseries.dia_exposures`) gives its centroid offset on each; a
 weighted straight line through the offsets against time gives the rate (arcsec/h) and the chi-square drop over a
 fixed position. A drop above ``moving_dchi2`` (2 degrees of freedom, 25 is ~5 sigma) flags the detection as moving.
+The centroid errors of forced photometry are statistical; the offsets of one source between exposures also carry
+systematics (the linearised centroid of an undersampled PSF depends on the pixel phase, which changes with the
+dither; the L2s' registration), so a per-exposure floor is measured from the detections themselves
+(:func:`offset_floor`: most DIA detections do not move, and the floor is the one that gives their rate fits the
+median chi-square drop of 2 degrees of freedom, 1.39) and added in quadrature.
 Two exposures are enough (the drop is then the squared significance of their offset difference); fadings are not
 fitted (the moving object's residual is in the template, a stack of several epochs).
 
@@ -32,6 +37,26 @@ class Rates:
     dec: np.ndarray
     err: np.ndarray
     dchi2: np.ndarray
+
+
+#: Median of a chi-square with 2 degrees of freedom.
+MEDIAN_DCHI2 = 2.0 * np.log(2.0)
+
+
+def offset_floor(t_days: np.ndarray, dra_mas: np.ndarray, ddec_mas: np.ndarray, err_mas: np.ndarray,
+                 min_detections: int = 5) -> float:
+    """The per-exposure centroid floor (mas) that gives the detections' rate fits the median chi-square drop of
+    2 degrees of freedom; 0 when they already scatter less, or when fewer than ``min_detections`` are measured."""
+    fits = epoch_rates(t_days, dra_mas, ddec_mas, err_mas)
+    ok = np.isfinite(fits.dchi2)
+    if ok.sum() < min_detections or np.median(fits.dchi2[ok]) <= MEDIAN_DCHI2:
+        return 0.0
+    lo, hi = 0.0, 1000.0
+    for _ in range(40):  # bisection: the median drop falls as the floor grows
+        mid = 0.5 * (lo + hi)
+        d = epoch_rates(t_days, dra_mas, ddec_mas, np.hypot(err_mas, mid)).dchi2
+        lo, hi = (mid, hi) if np.median(d[np.isfinite(d)]) > MEDIAN_DCHI2 else (lo, mid)
+    return hi
 
 
 def epoch_rates(t_days: np.ndarray, dra_mas: np.ndarray, ddec_mas: np.ndarray, err_mas: np.ndarray) -> Rates:

@@ -26,8 +26,8 @@ from romanarchive.imaging.psf import coadd_psf_image
 from romanarchive.imaging.saturation import SkyStars, merge_stars, saturated_in_l2, star_mask
 from romanarchive.sky.skycells import Skycell, in_home
 from romanarchive.timeseries.dia import DIA_MOVING, DiaParams, DiaResult, difference_image
-from romanarchive.timeseries.dia_exposures import exposure_fluxes, single_exposure
-from romanarchive.timeseries.dia_motion import Rates, epoch_rates
+from romanarchive.timeseries.dia_exposures import exposure_fluxes, recentred, single_exposure
+from romanarchive.timeseries.dia_motion import Rates, epoch_rates, offset_floor
 from romanarchive.timeseries.psf import psf_grid
 
 
@@ -190,8 +190,11 @@ def difference_epochs(inputs: Mapping[int, L2Input], times: Sequence[tuple[float
             # Motion across the epoch's exposures, for brightenings (a mover's fading is in the template).
             t_mid = np.array([0.5 * ((times[int(i)][0] or 0.0) + (times[int(i)][1] or times[int(i)][0] or 0.0))
                               for i in sci_idx])
-            r = epoch_rates(t_mid, sci_fl.dra, sci_fl.ddec, sci_fl.shift_err)
             pos = res.snr[k] > 0
+            again = recentred([inputs[int(i)].arrays for i in sci_idx], ra[k], dec[k], grid, sci_fl)
+            floor = offset_floor(t_mid, again.dra[pos], again.ddec[pos], again.shift_err[pos])
+            r = epoch_rates(t_mid, again.dra, again.ddec, np.hypot(again.shift_err, floor))
+            res.rejected["motion_floor_mas"] = int(round(floor))
             for full, part in ((rates.ra, r.ra), (rates.dec, r.dec), (rates.err, r.err), (rates.dchi2, r.dchi2)):
                 full[k[pos]] = part[pos]
             moving = np.nan_to_num(rates.dchi2) > cfg.moving_dchi2

@@ -129,10 +129,11 @@ def light_curve_sources(conn: sa.Connection) -> set[int]:
 
 
 def dia_sources(conn: sa.Connection) -> Columns:
-    """DIA detections: position, epoch, filter, flux (nJy), S/N, flags and the file names (space-separated) of the
-    L2s co-added into the epoch image and into the template."""
+    """DIA detections: position, epoch, filter, flux (nJy), S/N, flags, track (-1 when none) and the file names
+    (space-separated) of the L2s co-added into the epoch image and into the template."""
     result = conn.execute(sa.text(
         "SELECT d.dia_id, d.skycell, d.filter, d.mjd, d.ra, d.dec, d.flux, d.flux_err, d.snr, d.flags, "
+        "coalesce(d.track_id, -1) AS track_id, "
         "(SELECT string_agg(f.filename, ' ') FROM products p JOIN files f ON f.file_id = p.file_id "
         "WHERE p.product_id IN (SELECT jsonb_array_elements_text(d.science_ids)::bigint)) AS science_files, "
         "(SELECT string_agg(f.filename, ' ') FROM products p JOIN files f ON f.file_id = p.file_id "

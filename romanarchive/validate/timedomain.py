@@ -14,7 +14,8 @@ exposure, matched by the exposure's file name (the L2 ``..._cal.asdf`` of the L1
   S/N > 50, per filter.
 
 A DIA source is real when a truth transient, variable or moving object lies within :data:`DIA_RADIUS` of it
-(moving objects at any exposure of their track). A transient counts as found at first appearance when a DIA source
+(moving objects at any exposure of their track). A moving object's brightenings must be flagged moving and linked
+into one track (``dia_tracks``). A transient counts as found at first appearance when a DIA source
 of it exists, in that filter, at the first differenced epoch (not the survey's first) after its ``t0``. The true
 difference flux of a row is the mean true flux over its epoch image's exposures minus that over its template's
 (exposures that hold the source).
@@ -36,6 +37,8 @@ DIA_RADIUS = 0.3
 LC_MAG = 23.0
 #: Flag bits of ``forced_phot.flags`` that exclude a measurement (edge, bad pixels, saturated core).
 BAD_FLAGS = 1 | 2 | 16
+#: ``dia_sources.flags`` bit of a detection that moves across its epoch's exposures.
+MOVING_FLAG = 16
 NJY_PER_MAGGIE = 10.0 ** (0.4 * AB_ZP_NJY)
 
 
@@ -180,7 +183,27 @@ def dia_figures(dia: Columns, truth: Truth, covered: np.ndarray, epochs: dict[st
                        at_least(0.9)))
     figs += _first_appearance(dia, truth, covered, epochs, row)
     figs += _difference_flux(dia, truth, row, kind_of)
+    figs += _moving(dia, row, kind_of)
     return figs
+
+
+def _moving(dia: Columns, row: np.ndarray, kind_of: np.ndarray) -> list[Figure]:
+    """Brightenings of truth moving objects flagged moving (16), and each mover's in one track."""
+    n = len(kind_of)
+    snr = np.asarray(dia.get("snr", np.ones(n)), float)
+    mine = (kind_of == "moving") & (snr > 0)
+    if not mine.any():
+        return []
+    flags = np.asarray(dia.get("flags", np.zeros(n)), np.int64)
+    tracks = np.asarray(dia.get("track_id", np.full(n, -1)), np.int64)
+    flagged = (flags[mine] & MOVING_FLAG) != 0
+    movers = sorted(set(row[mine].tolist()))
+    one = sum(len(set(tracks[mine & (row == m)].tolist())) == 1 and tracks[mine & (row == m)][0] >= 0
+              for m in movers)
+    return [Figure(SECTION, "DIA brightenings of truth moving objects flagged moving", float(flagged.mean()),
+                   at_least(1.0), note=f"{int(flagged.sum())}/{int(mine.sum())}"),
+            Figure(SECTION, "truth moving objects whose DIA brightenings are one track", one / len(movers),
+                   at_least(1.0), note=f"{one}/{len(movers)}")]
 
 
 def _first_appearance(dia: Columns, truth: Truth, covered: np.ndarray, epochs: dict[str, list[float]],
