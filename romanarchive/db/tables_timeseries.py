@@ -224,11 +224,73 @@ DIA_OBJECTS = TableSpec(
     spoint_of=("ra", "dec"),
 )
 
+FORCED_TARGETS = TableSpec(
+    "forced_targets",
+    "Forced-photometry targets: sky positions an operator or a Level 5 catalog asked to be measured on every L2 "
+    "image that covers them (as point sources), whether or not the static catalog has an object there. "
+    "Measurements: target_phot.",
+    (
+        C("target_id", "bigint", "Target identifier", ucd="meta.id;meta.main", primary_key=True, principal=True),
+        C("name", "text", "Name given by the origin (unique within it)", ucd="meta.id", nullable=False,
+          principal=True),
+        C("ra", "double", "Right ascension (ICRS)", unit="deg", ucd="pos.eq.ra;meta.main", nullable=False,
+          principal=True),
+        C("dec", "double", "Declination (ICRS)", unit="deg", ucd="pos.eq.dec;meta.main", nullable=False,
+          principal=True),
+        C("pos", "spoint", "Position as a pgsphere point (indexed)", unit="deg", ucd="pos.eq", nullable=False,
+          indexed=True),
+        C("origin", "text", "Who asked: 'operator', or 'level5:<product>' for the rows of a Level 5 catalog",
+          ucd="meta.note", nullable=False, principal=True),
+        C("added", "timestamptz", "When the target was added or last moved", ucd="time.creation", nullable=False,
+          server_default="now()"),
+    ),
+    published=True,
+    unique=(("origin", "name"),),
+    spoint_column="pos",
+    spoint_of=("ra", "dec"),
+)
+
+TARGET_PHOT = TableSpec(
+    "target_phot",
+    "Forced photometry of the forced_targets positions on every L2 image that covers them: one row per target and "
+    "image, measured with the PSF and aperture of forced_phot (same columns, units and flags).",
+    (
+        C("target_id", "bigint", "Target (forced_targets.target_id)", ucd="meta.id;meta.main", primary_key=True,
+          principal=True, foreign_key="forced_targets.target_id"),
+        C("product_id", "bigint", "L2 product measured (products.product_id)", ucd="meta.id", primary_key=True,
+          principal=True),
+        C("filter", "varchar(20)", "Filter of the image", ucd="instr.filter", nullable=False, principal=True),
+        C("mjd", "double", "Mid-exposure time (MJD, UTC)", unit="d", ucd="time.epoch;obs.exposure", nullable=False,
+          principal=True, indexed=True),
+        C("flux", "double", "Total flux from a linear PSF fit (flux and local sky) at the fixed target position",
+          unit="nJy", ucd="phot.flux;em.IR", principal=True),
+        C("flux_err", "double", "1-sigma uncertainty of flux from the image's err array", unit="nJy",
+          ucd="stat.error;phot.flux", principal=True),
+        C("flux_ap", "double", "Aperture flux (r = 2.5 pix, sky from the PSF fit), corrected to total with the PSF's "
+          "aperture correction", unit="nJy", ucd="phot.flux;em.IR"),
+        C("flux_ap_err", "double", "1-sigma uncertainty of flux_ap", unit="nJy", ucd="stat.error;phot.flux"),
+        C("dra", "real", "Centroid minus target position, east (dRA cos Dec); NULL when not measurable", unit="mas",
+          ucd="pos.eq.ra;arith.diff"),
+        C("ddec", "real", "Centroid minus target position, north; NULL when not measurable", unit="mas",
+          ucd="pos.eq.dec;arith.diff"),
+        C("shift_err", "real", "1-sigma uncertainty of dra and ddec (each), systematic floor included", unit="mas",
+          ucd="stat.error;pos"),
+        C("flags", "smallint", "Bits: 1 stamp off the edge, 2 bad pixels in the stamp, 4 centroid shifted beyond "
+          "the noise, 8 centroid not measurable, 16 saturated core", ucd="meta.code.qual", nullable=False,
+          principal=True),
+        C("run_id", "bigint", "Run that measured the row (timeseries_runs.run_id)", ucd="meta.id;meta.dataset",
+          nullable=False),
+    ),
+    published=True,
+    # Unique (product_id, target_id): the index behind per-image deletes (re-measuring an image).
+    unique=(("product_id", "target_id"),),
+)
+
 TIMESERIES_RUNS = TableSpec(
     "timeseries_runs",
     "Provenance of the time-series tables: one row per run of a step (forced photometry of an L2 image, index "
-    "recomputation, difference imaging of a skycell and filter); forced_phot, variability and dia_sources rows "
-    "point here through run_id.",
+    "recomputation, difference imaging of a skycell and filter); forced_phot, target_phot, variability and "
+    "dia_sources rows point here through run_id.",
     (
         C("run_id", "bigint", "Run identifier", ucd="meta.id;meta.dataset", primary_key=True, principal=True),
         C("step", "varchar(64)", "Processing step, e.g. romanarchive.ForcedPhotStep", ucd="meta.code", nullable=False,
@@ -251,4 +313,5 @@ TIMESERIES_RUNS = TableSpec(
     published=True,
 )
 
-TABLES: tuple[TableSpec, ...] = (FORCED_PHOT, VARIABILITY, DIA_SOURCES, DIA_OBJECTS, DIA_TRACKS, TIMESERIES_RUNS)
+TABLES: tuple[TableSpec, ...] = (FORCED_PHOT, VARIABILITY, DIA_SOURCES, DIA_OBJECTS, DIA_TRACKS, FORCED_TARGETS,
+                                 TARGET_PHOT, TIMESERIES_RUNS)

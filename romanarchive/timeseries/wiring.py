@@ -1,4 +1,5 @@
-"""Time series: forced photometry of new L2 images and of re-catalogued skycells, difference imaging of new epochs."""
+"""Time series: forced photometry of new L2 images and of re-catalogued skycells (catalog objects and forced-photometry
+targets), difference imaging of new epochs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from romanarchive.db.tables_timeseries import (
     DIA_SOURCES,
     DIA_TRACKS,
     FORCED_PHOT,
+    FORCED_TARGETS,
+    TARGET_PHOT,
     TIMESERIES_RUNS,
     VARIABILITY,
 )
@@ -40,10 +43,11 @@ def queue_for_catalog(conn: sa.Connection, new: Sequence[NewProduct]) -> None:
 
 DOMAIN = register(Domain(
     "timeseries", "Forced-photometry light curves, variability indices and difference-imaging sources.",
-    jobs=(JobKind(FORCED_KIND, run_forced_phot, "forced photometry of one L2 image's catalog objects"),
+    jobs=(JobKind(FORCED_KIND, run_forced_phot, "forced photometry of one L2 image's catalog objects and targets"),
           JobKind(DIA_KIND, run_dia, "difference imaging of the new epochs of one skycell + filter")),
     rules=(Rule("L2 -> forced photometry, DIA", queue_for_l2, level=2),
            Rule("L4 catalog -> forced photometry", queue_for_catalog, level=4,
                 product_types=(product_types.L4_CATALOG,))),
-    tables=(FORCED_PHOT, VARIABILITY, DIA_SOURCES, DIA_OBJECTS, DIA_TRACKS, TIMESERIES_RUNS),
+    tables=(FORCED_PHOT, VARIABILITY, DIA_SOURCES, DIA_OBJECTS, DIA_TRACKS, FORCED_TARGETS, TARGET_PHOT,
+            TIMESERIES_RUNS),
 ))
