@@ -15,8 +15,12 @@ Work is organised per L2 image (what one job or one ingest adds):
    catalog when a skycell's catalog was rebuilt: :func:`queue_for_skycell` re-opens the jobs of the L2s over the
    cell, and index recomputation keeps live objects only, so vanished sources lose their rows and indices).
 
+The same job measures the image's forced-photometry targets (:mod:`romanarchive.timeseries.targets`: positions an
+operator or a Level 5 catalog asked for, as point sources, with the objects' registration) and replaces its
+``target_phot`` rows in the transaction of its ``forced_phot`` rows.
+
 Each run writes a ``timeseries_runs`` row (:mod:`romanarchive.timeseries.runs`) in the transaction of its rows,
-whose ``run_id`` every ``forced_phot`` and ``variability`` row carries.
+whose ``run_id`` every ``forced_phot``, ``target_phot`` and ``variability`` row carries.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from romanarchive.ingest.query import newest_reference
 from romanarchive.jobs import queue
 from romanarchive.sky.footprint import spoly_literal
 from romanarchive.sky.skycells import in_home, skycell
+from romanarchive.timeseries import targets
 from romanarchive.timeseries.dia_job import queue_dia
 from romanarchive.timeseries.forced_step import Epsf, ForcedPhotConfig, image_psf, measure_image, read_epsf, read_l2
 from romanarchive.timeseries.indices import IndexParams, variability_indices
@@ -54,6 +59,7 @@ class ForcedOutcome:
 
     products: list[int] = field(default_factory=list)
     rows_written: int = 0
+    target_rows: int = 0
     sources_recomputed: int = 0
     wall_time_s: float = 0.0
 
@@ -80,11 +86,11 @@ _NULLABLE = {"flux", "flux_err", "flux_ap", "flux_ap_err", "dra", "ddec", "shift
 
 
 def l2_products(conn: sa.Connection) -> list[int]:
-    """Live L2 products that cover at least one live catalog object."""
+    """Live L2 products that cover at least one live catalog object or forced-photometry target."""
     return list(conn.execute(sa.text(
-        "SELECT DISTINCT p.product_id FROM products p JOIN objects o ON o.pos @ p.s_region "
-        "WHERE p.level = 2 AND p.product_type = 'wfi_l2' AND p.release = 'live' AND o.release = 'live' "
-        "ORDER BY p.product_id")).scalars())
+        "SELECT p.product_id FROM products p WHERE p.level = 2 AND p.product_type = 'wfi_l2' AND p.release = 'live' "
+        "AND (EXISTS (SELECT 1 FROM objects o WHERE o.release = 'live' AND o.pos @ p.s_region) "
+        f"OR {targets.COVERS_TARGET}) ORDER BY p.product_id")).scalars())
 
 
 def write_rows(conn: sa.Connection, product_id: int, filter_name: str, columns: dict[str, np.ndarray],
@@ -179,24 +185,41 @@ def image_epsf(archive: Archive, filter_name: str, detector: str | None) -> Epsf
     return _EPSF[uri]
 
 
-def _measure_product(archive: Archive, prod: sa.RowMapping, objs: Sequence[sa.Row],
-                     cfg: ForcedPhotConfig) -> tuple[dict[str, np.ndarray], str, str | None]:
-    """Rows (staging columns) of one L2 product's objects, the image's filter and the ePSF file fitted."""
+@dataclass
+class _Measured:
+    """One L2 product's rows: ``forced_phot`` (staging columns) and ``target_phot``, with the image's filter and the
+    ePSF file fitted."""
+
+    objects: dict[str, np.ndarray]
+    targets: dict[str, np.ndarray]
+    filter: str
+    epsf_file: str | None
+
+
+def _measure_product(archive: Archive, prod: sa.RowMapping, objs: Sequence[sa.Row], tgts: targets.TargetsIn,
+                     cfg: ForcedPhotConfig) -> _Measured:
+    """Measure one L2 product's objects, then its targets with the objects' registration (one read of the image)."""
     product_id = int(prod["product_id"])
-    if not objs:
-        return {c: np.empty(0) for c in STAGE_COLUMNS}, str(prod["filter"] or ""), None
-    sid = np.array([r[0] for r in objs], np.int64)
-    ra = np.array([r[1] for r in objs], float)
-    dec = np.array([r[2] for r in objs], float)
+    no_objects = {c: np.empty(0) for c in STAGE_COLUMNS}
+    if not objs and not len(tgts):
+        return _Measured(no_objects, targets.empty_columns(), str(prod["filter"] or ""), None)
+    mjd = 0.5 * (float(prod["t_min"]) + float(prod["t_max"] if prod["t_max"] is not None else prod["t_min"]))
     with tempfile.TemporaryDirectory(prefix="forced-") as tmp:
         img = read_l2(archive.store.local_file(prod["uri"], Path(tmp) / prod["filename"]))
     epsf = image_epsf(archive, img.filter, prod["detector"]) if cfg.use_epsf else None
-    inside, res, extra = measure_image(img, ra, dec, cfg, image_psf(img, cfg, epsf))
+    grid = image_psf(img, cfg, epsf)
+    epsf_file = epsf.filename if epsf is not None else None
+    if not objs:  # no catalog to register the image to: targets at their given positions
+        return _Measured(no_objects, targets.measure_targets(img, grid, tgts, cfg, (0.0, 0.0), mjd), img.filter,
+                         epsf_file)
+    sid = np.array([r[0] for r in objs], np.int64)
+    ra = np.array([r[1] for r in objs], float)
+    dec = np.array([r[2] for r in objs], float)
+    inside, res, extra = measure_image(img, ra, dec, cfg, grid)
     n = int(inside.sum())
     extended = np.array([bool(r[4]) for r in objs], bool)[inside]
     for name in ("flux", "flux_err", "flux_shifted", "flux_shifted_err"):
         getattr(res, name)[extended] = np.nan  # stored NULL: a PSF fit is not a galaxy's flux
-    mjd = 0.5 * (float(prod["t_min"]) + float(prod["t_max"] if prod["t_max"] is not None else prod["t_min"]))
     cols = {
         "source_id": sid[inside], "product_id": np.full(n, product_id, np.int64), "mjd": np.full(n, mjd),
         "flux": res.flux, "flux_err": res.flux_err, "flux_ap": res.flux_ap, "flux_ap_err": res.flux_ap_err,
@@ -206,12 +229,12 @@ def _measure_product(archive: Archive, prod: sa.RowMapping, objs: Sequence[sa.Ro
         "flux_shifted": res.flux_shifted, "flux_shifted_err": res.flux_shifted_err,
         "flags": res.flags.astype(np.int16),
     }
-    return cols, img.filter, epsf.filename if epsf is not None else None
+    return _Measured(cols, targets.measure_targets(img, grid, tgts, cfg, res.offset, mjd), img.filter, epsf_file)
 
 
 def run_product(archive: Archive, product_id: int, config: ForcedPhotConfig | None = None,
                 job_id: int | None = None, recompute: bool = True) -> ForcedOutcome:
-    """Measure one L2 image's catalog objects, write its rows and (``recompute``) those sources' indices.
+    """Measure one L2 image's catalog objects and targets, write its rows and (``recompute``) the sources' indices.
 
     Raises
     ------
@@ -228,6 +251,7 @@ def run_product(archive: Archive, product_id: int, config: ForcedPhotConfig | No
             raise ValueError(f"product {product_id} is a level-{prod['level']} {prod['product_type']}, not an L2 image")
         objs = conn.execute(_OBJECTS_IN, {"pid": product_id, "release": cfg.release,
                                           "pl": cfg.point_like_only}).all()
+        tgts = targets.targets_in(conn, product_id)
     outcome = ForcedOutcome(products=[product_id])
     if objs and cfg.home_core_only:
         home = in_home(np.array([r[1] for r in objs], float), np.array([r[2] for r in objs], float),
@@ -235,22 +259,24 @@ def run_product(archive: Archive, product_id: int, config: ForcedPhotConfig | No
         objs = [r for r, k in zip(objs, home, strict=True) if k]
     with RunRecorder(STEP_FORCED, f"product:{product_id}", cfg.model_dump(), job_id) as rec:
         rec.inputs = {"products": [{"product_id": product_id, "filename": prod["filename"]}],
-                      "catalog_release": cfg.release, "n_objects": len(objs)}
-        cols, filter_name, epsf_file = _measure_product(archive, prod, objs, cfg)
-        rec.inputs["epsf"] = epsf_file
+                      "catalog_release": cfg.release, "n_objects": len(objs), "n_targets": len(tgts)}
+        m = _measure_product(archive, prod, objs, tgts, cfg)
+        cols = m.objects
+        rec.inputs["epsf"] = m.epsf_file
         with archive.engine.begin() as conn:
             # Serialise index updates of overlapping images (two jobs must not interleave delete/insert per source).
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('variability'))"))
-            run_id = rec.record(conn, len(cols["source_id"]))
-            outcome.rows_written, removed = replace_rows(conn, product_id, filter_name, cols, run_id)
+            run_id = rec.record(conn, len(cols["source_id"]) + len(m.targets["target_id"]))
+            outcome.rows_written, removed = replace_rows(conn, product_id, m.filter, cols, run_id)
+            outcome.target_rows = targets.replace_target_rows(conn, product_id, m.filter, m.targets, run_id)
             if recompute:
                 outcome.sources_recomputed = recompute_indices(
                     conn, np.concatenate([np.asarray(cols["source_id"], np.int64), removed]), cfg, run_id)
             if job_id is not None:
                 queue.mark_done(conn, job_id, None)
     outcome.wall_time_s = time.perf_counter() - t0
-    log.info("forced photometry of product %s: %d rows, %d sources recomputed in %.2f s", product_id,
-             outcome.rows_written, outcome.sources_recomputed, outcome.wall_time_s)
+    log.info("forced photometry of product %s: %d rows, %d target rows, %d sources recomputed in %.2f s", product_id,
+             outcome.rows_written, outcome.target_rows, outcome.sources_recomputed, outcome.wall_time_s)
     return outcome
 
 
@@ -266,14 +292,16 @@ def run_forced_phot(archive: Archive, job: queue.Job) -> int:
 def queue_new_l2(conn: sa.Connection, product_ids: list[int]) -> None:
     """Registration hook for new L2 images (inside the registering transaction).
 
-    Queues a ``forced_phot`` job for each image that covers live catalog objects, and a ``dia`` job for each
-    skycell + filter it touches when earlier-epoch images of that filter overlap it (a new epoch to difference).
+    Queues a ``forced_phot`` job for each image that covers live catalog objects or forced-photometry targets, and a
+    ``dia`` job for each skycell + filter it touches when earlier-epoch images of that filter overlap it (a new epoch
+    to difference).
     """
     if not product_ids:
         return
     covering = conn.execute(sa.text(
-        "SELECT p.product_id FROM products p WHERE p.product_id = ANY(:ids) AND EXISTS ("
-        "SELECT 1 FROM objects o WHERE o.release = 'live' AND o.pos @ p.s_region)"), {"ids": product_ids}).scalars()
+        "SELECT p.product_id FROM products p WHERE p.product_id = ANY(:ids) AND (EXISTS ("
+        f"SELECT 1 FROM objects o WHERE o.release = 'live' AND o.pos @ p.s_region) OR {targets.COVERS_TARGET})"),
+        {"ids": product_ids}).scalars()
     queue.enqueue(conn, KIND, sorted(covering))
     earlier = conn.execute(sa.text(
         "SELECT p.product_id FROM products p WHERE p.product_id = ANY(:ids) AND EXISTS ("
@@ -299,7 +327,7 @@ def queue_for_skycell(conn: sa.Connection, cell: str) -> int:
 
 
 def run_all(archive: Archive, config: ForcedPhotConfig | None = None, progress: bool = False) -> ForcedOutcome:
-    """Measure every live L2 image that covers catalog objects (a full recompute)."""
+    """Measure every live L2 image that covers catalog objects or targets (a full recompute)."""
     from tqdm import tqdm
 
     with archive.engine.connect() as conn:
@@ -310,6 +338,7 @@ def run_all(archive: Archive, config: ForcedPhotConfig | None = None, progress: 
         out = run_product(archive, pid, config, recompute=False)
         total.products.append(pid)
         total.rows_written += out.rows_written
+        total.target_rows += out.target_rows
     # Indices once per source at the end, not once per image.
     cfg = config or ForcedPhotConfig()
     with RunRecorder(STEP_INDICES, "all", cfg.model_dump()) as rec, archive.engine.begin() as conn:

@@ -14,7 +14,7 @@ What the job (:mod:`romanarchive.timeseries.forced_job`) runs on each image, bet
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,10 +134,13 @@ def _epsf_table(epsf: Epsf, k: int, n_phase: int, size: int, ap_radius: float) -
 
 
 def measure_image(img: ImageArrays, ra: np.ndarray, dec: np.ndarray, config: ForcedPhotConfig | None = None,
-                  grid: PsfGrid | None = None) -> tuple[np.ndarray, ForcedResult, dict[str, np.ndarray]]:
+                  grid: PsfGrid | None = None, offset: tuple[float, float] | None = None
+                  ) -> tuple[np.ndarray, ForcedResult, dict[str, np.ndarray]]:
     """Forced photometry of sky positions on one image, in nJy and mas.
 
-    ``grid`` is the PSF to fit (:func:`image_psf`); by default galsim.roman's for the image's filter.
+    ``grid`` is the PSF to fit (:func:`image_psf`); by default galsim.roman's for the image's filter. ``offset``
+    (pixels) is a catalog-to-image registration found before, applied instead of registering these positions on
+    themselves (forced-photometry targets take the registration of the image's catalog objects).
 
     Returns
     -------
@@ -153,7 +156,12 @@ def measure_image(img: ImageArrays, ra: np.ndarray, dec: np.ndarray, config: For
     inside = np.isfinite(x) & np.isfinite(y) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)
     x, y = x[inside], y[inside]
     grid = grid or image_psf(img, cfg)
-    res = forced_photometry(img.data, img.err, img.dq, x, y, grid, cfg.params())
+    if offset is None:
+        res = forced_photometry(img.data, img.err, img.dq, x, y, grid, cfg.params())
+    else:
+        res = forced_photometry(img.data, img.err, img.dq, x + offset[0], y + offset[1], grid,
+                                replace(cfg.params(), register=False))
+        res.offset = (float(offset[0]), float(offset[1]))
     for name in ("flux", "flux_err", "flux_ap", "flux_ap_err", "flux_shifted", "flux_shifted_err"):
         setattr(res, name, getattr(res, name) * img.to_njy)
     dra = np.full(len(x), np.nan)
