@@ -37,6 +37,8 @@ DOMAIN_COMMANDS: dict[str, tuple[str, str]] = {
     "inject": ("romanarchive.catalog.cli:inject", "Inject stars and galaxies, catalogue them, store completeness."),
     "forced-phot": ("romanarchive.timeseries.cli:forced_phot", "Forced photometry of catalog objects on L2 images."),
     "diff": ("romanarchive.timeseries.cli:diff", "Difference imaging: epoch co-adds minus templates."),
+    "targets": ("romanarchive.level5.targets:targets_command",
+                "Forced photometry of your own positions (or a Level 5 catalog's): add, list, remove."),
     "lightcurve": ("romanarchive.dal.lightcurve_cli:lightcurve", "Print or save one object's light curve."),
     "refcat": ("romanarchive.xmatch.cli:refcat", "Reference catalogs (Gaia DR3 bright stars, Hipparcos 2)."),
     "xmatch": ("romanarchive.xmatch.cli:xmatch", "Cross-match two published tables (or a file) by position."),
