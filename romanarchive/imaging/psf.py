@@ -57,7 +57,9 @@ def coadd_psf_image(band: str, scale: float, size: int = 41, input_scale: float 
     import galsim
 
     obj = galsim.Convolve(psf_object(band, sca), galsim.Pixel(input_scale), galsim.Pixel(pixfrac * input_scale))
-    return np.asarray(obj.drawImage(nx=size, ny=size, scale=scale).array, dtype=float)  # type: ignore[attr-defined]
+    # method="fft" adds the output pixel on purpose (as "auto" does, without galsim's warning about the Pixels).
+    return np.asarray(obj.drawImage(nx=size, ny=size, scale=scale, method="fft").array,  # type: ignore[attr-defined]
+                      dtype=float)
 
 
 def second_moment_width(psf: np.ndarray) -> float:
