@@ -27,6 +27,31 @@ FLAG_SHIFTED = 4  # the centroid moved from the catalog position beyond the nois
 FLAG_LOW_SNR = 8  # centroid not measurable (S/N below the centroid threshold)
 FLAG_SATURATED = 16  # saturated pixels inside the PSF core
 
+# Columns that several tables declare alike (one declaration: their DDL comments and TAP metadata agree).
+_PRODUCT_ID = C("product_id", "bigint", "L2 product measured (products.product_id)", ucd="meta.id",
+                primary_key=True, principal=True)
+_FILTER = C("filter", "varchar(20)", "Filter of the image", ucd="instr.filter", nullable=False, principal=True)
+_MJD = C("mjd", "double", "Mid-exposure time (MJD, UTC)", unit="d", ucd="time.epoch;obs.exposure", nullable=False,
+         principal=True, indexed=True)
+_FLUX_ERR = C("flux_err", "double", "1-sigma uncertainty of flux from the image's err array", unit="nJy",
+              ucd="stat.error;phot.flux", principal=True)
+_FLUX_AP = C("flux_ap", "double", "Aperture flux (r = 2.5 pix, sky from the PSF fit), corrected to total with the "
+             "PSF's aperture correction", unit="nJy", ucd="phot.flux;em.IR")
+_FLUX_AP_ERR = C("flux_ap_err", "double", "1-sigma uncertainty of flux_ap", unit="nJy", ucd="stat.error;phot.flux")
+_SHIFT_ERR = C("shift_err", "real", "1-sigma uncertainty of dra and ddec (each), systematic floor included",
+               unit="mas", ucd="stat.error;pos")
+_PHOT_FLAGS = C("flags", "smallint", "Bits: 1 stamp off the edge, 2 bad pixels in the stamp, 4 centroid shifted "
+                "beyond the noise, 8 centroid not measurable, 16 saturated core", ucd="meta.code.qual",
+                nullable=False, principal=True)
+_MEASURED_RUN = C("run_id", "bigint", "Run that measured the row (timeseries_runs.run_id)",
+                  ucd="meta.id;meta.dataset", nullable=False)
+_RA = C("ra", "double", "Right ascension (ICRS)", unit="deg", ucd="pos.eq.ra;meta.main", nullable=False,
+        principal=True)
+_DEC = C("dec", "double", "Declination (ICRS)", unit="deg", ucd="pos.eq.dec;meta.main", nullable=False,
+         principal=True)
+_POS = C("pos", "spoint", "Position as a pgsphere point (indexed)", unit="deg", ucd="pos.eq", nullable=False,
+         indexed=True)
+
 FORCED_PHOT = TableSpec(
     "forced_phot",
     "Forced photometry of point-like catalog objects on every L2 image that covers them: one row per object and "
@@ -34,36 +59,28 @@ FORCED_PHOT = TableSpec(
     (
         C("source_id", "bigint", "Object (objects.source_id)", ucd="meta.id;meta.main", primary_key=True,
           principal=True),
-        C("product_id", "bigint", "L2 product measured (products.product_id)", ucd="meta.id", primary_key=True,
-          principal=True),
-        C("filter", "varchar(20)", "Filter of the image", ucd="instr.filter", nullable=False, principal=True),
-        C("mjd", "double", "Mid-exposure time (MJD, UTC)", unit="d", ucd="time.epoch;obs.exposure", nullable=False,
-          principal=True, indexed=True),
+        _PRODUCT_ID,
+        _FILTER,
+        _MJD,
         C("flux", "double", "Total flux from a linear PSF fit (flux and local sky) at the fixed catalog position; "
           "NULL for extended objects (use flux_ap)",
           unit="nJy", ucd="phot.flux;em.IR", principal=True),
-        C("flux_err", "double", "1-sigma uncertainty of flux from the image's err array", unit="nJy",
-          ucd="stat.error;phot.flux", principal=True),
-        C("flux_ap", "double", "Aperture flux (r = 2.5 pix, sky from the PSF fit), corrected to total with the PSF's "
-          "aperture correction", unit="nJy", ucd="phot.flux;em.IR"),
-        C("flux_ap_err", "double", "1-sigma uncertainty of flux_ap", unit="nJy", ucd="stat.error;phot.flux"),
+        _FLUX_ERR,
+        _FLUX_AP,
+        _FLUX_AP_ERR,
         C("x", "real", "Column of the catalog position in the image (0-based)", unit="pix", ucd="pos.cartesian.x"),
         C("y", "real", "Row of the catalog position in the image (0-based)", unit="pix", ucd="pos.cartesian.y"),
         C("dra", "real", "Centroid minus catalog position, east (dRA cos Dec); NaN when not measurable", unit="mas",
           ucd="pos.eq.ra;arith.diff"),
         C("ddec", "real", "Centroid minus catalog position, north; NaN when not measurable", unit="mas",
           ucd="pos.eq.dec;arith.diff"),
-        C("shift_err", "real", "1-sigma uncertainty of dra and ddec (each), systematic floor included", unit="mas",
-          ucd="stat.error;pos"),
+        _SHIFT_ERR,
         C("shift_snr", "real", "Centroid shift over its uncertainty", ucd="stat.snr;pos"),
         C("flux_shifted", "double", "PSF flux at the centroid, for measurements flagged as shifted (else NULL)",
           unit="nJy", ucd="phot.flux;em.IR"),
         C("flux_shifted_err", "double", "1-sigma uncertainty of flux_shifted", unit="nJy", ucd="stat.error;phot.flux"),
-        C("flags", "smallint", "Bits: 1 stamp off the edge, 2 bad pixels in the stamp, 4 centroid shifted beyond "
-          "the noise, 8 centroid not measurable, 16 saturated core", ucd="meta.code.qual", nullable=False,
-          principal=True),
-        C("run_id", "bigint", "Run that measured the row (timeseries_runs.run_id)", ucd="meta.id;meta.dataset",
-          nullable=False),
+        _PHOT_FLAGS,
+        _MEASURED_RUN,
     ),
     published=True,
     # Unique (product_id, source_id): the index behind per-image lookups and deletes (re-measuring an image).
@@ -122,12 +139,9 @@ DIA_SOURCES = TableSpec(
           indexed=True, principal=True),
         C("science_ids", "jsonb", "L2 products co-added into the epoch image", ucd="meta.id", nullable=False),
         C("template_ids", "jsonb", "Earlier L2 products co-added into the template", ucd="meta.id", nullable=False),
-        C("ra", "double", "Right ascension (ICRS)", unit="deg", ucd="pos.eq.ra;meta.main", nullable=False,
-          principal=True),
-        C("dec", "double", "Declination (ICRS)", unit="deg", ucd="pos.eq.dec;meta.main", nullable=False,
-          principal=True),
-        C("pos", "spoint", "Position as a pgsphere point (indexed)", unit="deg", ucd="pos.eq", nullable=False,
-          indexed=True),
+        _RA,
+        _DEC,
+        _POS,
         C("x", "real", "Column in the skycell grid (0-based)", unit="pix", ucd="pos.cartesian.x"),
         C("y", "real", "Row in the skycell grid (0-based)", unit="pix", ucd="pos.cartesian.y"),
         C("flux", "double", "Difference flux from a PSF fit (negative: fainter than the template)", unit="nJy",
@@ -197,8 +211,7 @@ DIA_OBJECTS = TableSpec(
           ucd="pos.eq.ra;meta.main", nullable=False, principal=True),
         C("dec", "double", "Declination: S/N-weighted mean of the detections (ICRS)", unit="deg",
           ucd="pos.eq.dec;meta.main", nullable=False, principal=True),
-        C("pos", "spoint", "Position as a pgsphere point (indexed)", unit="deg", ucd="pos.eq", nullable=False,
-          indexed=True),
+        _POS,
         C("n_detections", "integer", "DIA detections associated", ucd="meta.number", nullable=False, principal=True),
         C("n_epochs", "integer", "Distinct epochs (filter, mjd) with a detection", ucd="meta.number", nullable=False),
         C("filters", "varchar(64)", "Filters with a detection, comma-separated", ucd="instr.filter"),
@@ -233,12 +246,9 @@ FORCED_TARGETS = TableSpec(
         C("target_id", "bigint", "Target identifier", ucd="meta.id;meta.main", primary_key=True, principal=True),
         C("name", "text", "Name given by the origin (unique within it)", ucd="meta.id", nullable=False,
           principal=True),
-        C("ra", "double", "Right ascension (ICRS)", unit="deg", ucd="pos.eq.ra;meta.main", nullable=False,
-          principal=True),
-        C("dec", "double", "Declination (ICRS)", unit="deg", ucd="pos.eq.dec;meta.main", nullable=False,
-          principal=True),
-        C("pos", "spoint", "Position as a pgsphere point (indexed)", unit="deg", ucd="pos.eq", nullable=False,
-          indexed=True),
+        _RA,
+        _DEC,
+        _POS,
         C("origin", "text", "Who asked: 'operator', or 'level5:<product>' for the rows of a Level 5 catalog",
           ucd="meta.note", nullable=False, principal=True),
         C("added", "timestamptz", "When the target was added or last moved", ucd="time.creation", nullable=False,
@@ -257,29 +267,21 @@ TARGET_PHOT = TableSpec(
     (
         C("target_id", "bigint", "Target (forced_targets.target_id)", ucd="meta.id;meta.main", primary_key=True,
           principal=True, foreign_key="forced_targets.target_id"),
-        C("product_id", "bigint", "L2 product measured (products.product_id)", ucd="meta.id", primary_key=True,
-          principal=True),
-        C("filter", "varchar(20)", "Filter of the image", ucd="instr.filter", nullable=False, principal=True),
-        C("mjd", "double", "Mid-exposure time (MJD, UTC)", unit="d", ucd="time.epoch;obs.exposure", nullable=False,
-          principal=True, indexed=True),
+        _PRODUCT_ID,
+        _FILTER,
+        _MJD,
         C("flux", "double", "Total flux from a linear PSF fit (flux and local sky) at the fixed target position",
           unit="nJy", ucd="phot.flux;em.IR", principal=True),
-        C("flux_err", "double", "1-sigma uncertainty of flux from the image's err array", unit="nJy",
-          ucd="stat.error;phot.flux", principal=True),
-        C("flux_ap", "double", "Aperture flux (r = 2.5 pix, sky from the PSF fit), corrected to total with the PSF's "
-          "aperture correction", unit="nJy", ucd="phot.flux;em.IR"),
-        C("flux_ap_err", "double", "1-sigma uncertainty of flux_ap", unit="nJy", ucd="stat.error;phot.flux"),
+        _FLUX_ERR,
+        _FLUX_AP,
+        _FLUX_AP_ERR,
         C("dra", "real", "Centroid minus target position, east (dRA cos Dec); NULL when not measurable", unit="mas",
           ucd="pos.eq.ra;arith.diff"),
         C("ddec", "real", "Centroid minus target position, north; NULL when not measurable", unit="mas",
           ucd="pos.eq.dec;arith.diff"),
-        C("shift_err", "real", "1-sigma uncertainty of dra and ddec (each), systematic floor included", unit="mas",
-          ucd="stat.error;pos"),
-        C("flags", "smallint", "Bits: 1 stamp off the edge, 2 bad pixels in the stamp, 4 centroid shifted beyond "
-          "the noise, 8 centroid not measurable, 16 saturated core", ucd="meta.code.qual", nullable=False,
-          principal=True),
-        C("run_id", "bigint", "Run that measured the row (timeseries_runs.run_id)", ucd="meta.id;meta.dataset",
-          nullable=False),
+        _SHIFT_ERR,
+        _PHOT_FLAGS,
+        _MEASURED_RUN,
     ),
     published=True,
     # Unique (product_id, target_id): the index behind per-image deletes (re-measuring an image).

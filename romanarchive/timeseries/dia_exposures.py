@@ -23,11 +23,12 @@ exposures, and the question asked here — does this one detection's flux come f
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from romanarchive.imaging.coadd import CoaddInput
+from romanarchive.timeseries.forced_step import on_image, sky_offsets
 from romanarchive.timeseries.photometry import BAD_MEASUREMENT, ForcedParams, forced_photometry
 from romanarchive.timeseries.psf import PsfGrid
 
@@ -48,6 +49,10 @@ class ExposureFluxes:
     ddec: np.ndarray
     shift_err: np.ndarray  # its 1-sigma uncertainty per axis, mas
 
+    def subset(self, rows: np.ndarray) -> ExposureFluxes:
+        """The detections ``rows`` (a boolean mask or indices)."""
+        return ExposureFluxes(*(getattr(self, f.name)[rows] for f in fields(self)))
+
 
 def exposure_fluxes(images: Sequence[CoaddInput], ra: np.ndarray, dec: np.ndarray, grid: PsfGrid) -> ExposureFluxes:
     """Forced PSF fluxes (surface-brightness units x pixels) of sky positions on each image.
@@ -62,9 +67,7 @@ def exposure_fluxes(images: Sequence[CoaddInput], ra: np.ndarray, dec: np.ndarra
         if not len(ra):
             break
         x, y = (np.asarray(v, float) for v in img.wcs.invert(ra2[:, j], dec2[:, j], with_bounding_box=False))
-        ny, nx = img.data.shape
-        on = np.flatnonzero(np.isfinite(x) & np.isfinite(y) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5)
-                            & (y < ny - 0.5))
+        on = np.flatnonzero(on_image(img.data.shape, x, y))
         if not len(on):
             continue
         res = forced_photometry(img.data, img.err, img.dq, x[on], y[on], grid, _PARAMS)
@@ -72,17 +75,8 @@ def exposure_fluxes(images: Sequence[CoaddInput], ra: np.ndarray, dec: np.ndarra
         k = on[good]
         flux[k, j], err[k, j] = res.flux[good], res.flux_err[good]
         xs[k, j], ys[k, j] = x[k], y[k]
-        c = good & np.isfinite(res.dx)
-        if c.any():
-            kc = on[c]
-            r0, d0 = (np.asarray(v, float) for v in img.wcs(x[kc], y[kc], with_bounding_box=False))
-            r1, d1 = (np.asarray(v, float) for v in img.wcs(x[kc] + res.dx[c], y[kc] + res.dy[c],
-                                                            with_bounding_box=False))
-            dra[kc, j] = ((r1 - r0 + 180.0) % 360.0 - 180.0) * np.cos(np.radians(d0)) * 3.6e6
-            ddec[kc, j] = (d1 - d0) * 3.6e6
-            shift = np.hypot(res.dx[c], res.dy[c])
-            scale = np.where(shift > 1e-3, np.hypot(dra[kc, j], ddec[kc, j]) / np.maximum(shift, 1e-12), 110.0)
-            shift_err[kc, j] = res.shift_err[c] * scale
+        dra[k, j], ddec[k, j], shift_err[k, j] = sky_offsets(img.wcs, x[k], y[k], res.dx[good], res.dy[good],
+                                                             res.shift_err[good])
     return ExposureFluxes(flux, err, xs, ys, dra, ddec, shift_err)
 
 

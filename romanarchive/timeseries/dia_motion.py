@@ -90,6 +90,14 @@ class Detection:
     rate_err: float
 
 
+def mean_rate(dets: list[Detection], members: list[int]) -> tuple[float, float, float]:
+    """Inverse-variance weighted mean rate (RA, Dec) of detections ``members`` and its 1-sigma error, arcsec/h."""
+    w = np.array([1.0 / dets[i].rate_err ** 2 for i in members])
+    rra = float(np.sum(w * [dets[i].rate_ra for i in members]) / w.sum())
+    rde = float(np.sum(w * [dets[i].rate_dec for i in members]) / w.sum())
+    return rra, rde, float(np.sqrt(1.0 / w.sum()))
+
+
 def link_tracks(dets: list[Detection], rate_tolerance: float = 0.2, min_tolerance_arcsec: float = 1.0,
                 nsigma: float = 3.0) -> np.ndarray:
     """Track index of each detection (see the module); detections are given in any order."""
@@ -101,10 +109,7 @@ def link_tracks(dets: list[Detection], rate_tolerance: float = 0.2, min_toleranc
         for j, members in enumerate(tracks):
             last = dets[members[-1]]
             dt_h = (d.mjd - last.mjd) * HOURS_PER_DAY
-            w = np.array([1.0 / dets[i].rate_err ** 2 for i in members])
-            rra = float(np.sum(w * [dets[i].rate_ra for i in members]) / w.sum())
-            rde = float(np.sum(w * [dets[i].rate_dec for i in members]) / w.sum())
-            rerr = float(np.sqrt(1.0 / w.sum()))
+            rra, rde, rerr = mean_rate(dets, members)
             cosd = np.cos(np.radians(last.dec))
             pra = last.ra + rra * dt_h / 3600.0 / cosd
             pde = last.dec + rde * dt_h / 3600.0

@@ -159,11 +159,14 @@ def difference_epochs(inputs: Mapping[int, L2Input], times: Sequence[tuple[float
     stars = bright_stars(inputs.values())
     for e in todo:
         sci_idx, tmpl_idx = groups[e], np.concatenate(groups[:e])
-        sci = coadd([inputs[int(i)].arrays for i in sci_idx], cell.wcs, cell.shape, CoaddParams())
-        tmpl = coadd([inputs[int(i)].arrays for i in tmpl_idx], cell.wcs, cell.shape, CoaddParams())
+        sci_l2 = [inputs[int(i)].arrays for i in sci_idx]
+        tmpl_l2 = [inputs[int(i)].arrays for i in tmpl_idx]
+        sci = coadd(sci_l2, cell.wcs, cell.shape, CoaddParams())
+        tmpl = coadd(tmpl_l2, cell.wcs, cell.shape, CoaddParams())
         n_coadds += 2
         box = bbox(sci.data, tmpl.data)
-        mjd = float(np.mean([0.5 * ((times[i][0] or 0.0) + (times[i][1] or times[i][0] or 0.0)) for i in sci_idx]))
+        t_mid = np.array([_mid_time(times[int(i)]) for i in sci_idx])
+        mjd = float(np.mean(t_mid))
         if box is None:
             continue
         res = difference_image(sci.data[box], sci.err[box], tmpl.data[box], tmpl.err[box], psf,
@@ -179,30 +182,31 @@ def difference_epochs(inputs: Mapping[int, L2Input], times: Sequence[tuple[float
         if cfg.exposure_check and keep.any():
             k = np.flatnonzero(keep)
             grid = psf_grid(filter_name, 8, 11, 2.5)
-            sci_fl = exposure_fluxes([inputs[int(i)].arrays for i in sci_idx], ra[k], dec[k], grid)
-            one, unconfirmed = single_exposure(
-                np.sign(res.snr[k]), sci_fl,
-                exposure_fluxes([inputs[int(i)].arrays for i in tmpl_idx], ra[k], dec[k], grid),
-                cfg.exposure_keep_snr)
+            sci_fl = exposure_fluxes(sci_l2, ra[k], dec[k], grid)
+            one, unconfirmed = single_exposure(np.sign(res.snr[k]), sci_fl,
+                                               exposure_fluxes(tmpl_l2, ra[k], dec[k], grid), cfg.exposure_keep_snr)
             keep[k[one | unconfirmed]] = False
             res.rejected["single_exposure"] = int(one.sum())
             res.rejected["unconfirmed"] = int(unconfirmed.sum())
             # Motion across the epoch's exposures, for brightenings (a mover's fading is in the template).
-            t_mid = np.array([0.5 * ((times[int(i)][0] or 0.0) + (times[int(i)][1] or times[int(i)][0] or 0.0))
-                              for i in sci_idx])
             pos = res.snr[k] > 0
-            again = recentred([inputs[int(i)].arrays for i in sci_idx], ra[k], dec[k], grid, sci_fl)
-            floor = offset_floor(t_mid, again.dra[pos], again.ddec[pos], again.shift_err[pos])
+            b = k[pos]
+            again = recentred(sci_l2, ra[b], dec[b], grid, sci_fl.subset(pos))
+            floor = offset_floor(t_mid, again.dra, again.ddec, again.shift_err)
             r = epoch_rates(t_mid, again.dra, again.ddec, np.hypot(again.shift_err, floor))
             res.rejected["motion_floor_mas"] = int(round(floor))
-            for full, part in ((rates.ra, r.ra), (rates.dec, r.dec), (rates.err, r.err), (rates.dchi2, r.dchi2)):
-                full[k[pos]] = part[pos]
+            rates.ra[b], rates.dec[b], rates.err[b], rates.dchi2[b] = r.ra, r.dec, r.err, r.dchi2
             moving = np.nan_to_num(rates.dchi2) > cfg.moving_dchi2
             res.flags[moving] |= DIA_MOVING
         sub = Rates(rates.ra[keep], rates.dec[keep], rates.err[keep], rates.dchi2[keep])
         out.append(EpochDifference(sci_idx, tmpl_idx, mjd, res.subset(keep), x[keep], y[keep], ra[keep], dec[keep],
                                    sub))
     return out, n_coadds
+
+
+def _mid_time(t: tuple[float | None, float | None]) -> float:
+    """Mid-exposure MJD from (t_min, t_max); t_min alone when t_max is unknown, 0 when both are."""
+    return 0.5 * ((t[0] or 0.0) + (t[1] or t[0] or 0.0))
 
 
 def bright_stars(inputs: Iterable[L2Input]) -> SkyStars:

@@ -14,7 +14,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from romanarchive.timeseries.dia import DIA_MOVING
-from romanarchive.timeseries.dia_motion import Detection, link_tracks
+from romanarchive.timeseries.dia_motion import Detection, link_tracks, mean_rate
 
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext('dia_tracks'))")
 
@@ -36,13 +36,12 @@ def relink(conn: sa.Connection) -> dict[str, int]:
     for t in np.unique(track):
         members = np.flatnonzero(track == t)
         first = members[int(np.argmin([dets[i].mjd for i in members]))]
-        w = np.array([1.0 / dets[i].rate_err ** 2 for i in members])
+        rra, rde, _ = mean_rate(dets, members.tolist())
         recs.append({
             "n": len(members), "n_epochs": len({round(dets[i].mjd, 3) for i in members}),
             "first": dets[first].mjd, "last": max(dets[i].mjd for i in members),
             "ra": dets[first].ra, "dec": dets[first].dec,
-            "rra": float(np.sum(w * [dets[i].rate_ra for i in members]) / w.sum()),
-            "rde": float(np.sum(w * [dets[i].rate_dec for i in members]) / w.sum()),
+            "rra": rra, "rde": rde,
             "members": [int(ids[i]) for i in members],
         })
     for rec in recs:

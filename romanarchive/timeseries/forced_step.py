@@ -152,8 +152,7 @@ def measure_image(img: ImageArrays, ra: np.ndarray, dec: np.ndarray, config: For
     cfg = config or ForcedPhotConfig()
     x, y = img.wcs.invert(np.asarray(ra, float), np.asarray(dec, float), with_bounding_box=False)
     x, y = np.asarray(x, float), np.asarray(y, float)
-    ny, nx = img.data.shape
-    inside = np.isfinite(x) & np.isfinite(y) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)
+    inside = on_image(img.data.shape, x, y)
     x, y = x[inside], y[inside]
     grid = grid or image_psf(img, cfg)
     if offset is None:
@@ -164,19 +163,30 @@ def measure_image(img: ImageArrays, ra: np.ndarray, dec: np.ndarray, config: For
         res.offset = (float(offset[0]), float(offset[1]))
     for name in ("flux", "flux_err", "flux_ap", "flux_ap_err", "flux_shifted", "flux_shifted_err"):
         setattr(res, name, getattr(res, name) * img.to_njy)
-    dra = np.full(len(x), np.nan)
-    ddec = np.full(len(x), np.nan)
-    shift_err = np.full(len(x), np.nan)
-    k = np.flatnonzero(np.isfinite(res.dx))
+    # Shifts are relative to the registered position (catalog position + the image's common offset).
+    dra, ddec, shift_err = sky_offsets(img.wcs, x + res.offset[0], y + res.offset[1], res.dx, res.dy, res.shift_err)
+    return inside, res, {"x": x, "y": y, "dra": dra, "ddec": ddec, "shift_err": shift_err}
+
+
+def on_image(shape: tuple[int, ...], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which 0-based pixel positions fall on an image of ``shape`` (ny, nx)."""
+    ny, nx = shape[-2:]
+    return np.isfinite(x) & np.isfinite(y) & (x > -0.5) & (x < nx - 0.5) & (y > -0.5) & (y < ny - 0.5)
+
+
+def sky_offsets(wcs: Any, x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray,
+                shift_err: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centroid shifts ``(dx, dy)`` (pixels) from positions ``(x, y)`` as sky offsets (mas: east, north) and
+    ``shift_err`` in mas; NaN where ``dx`` is."""
+    dra, ddec, err = (np.full(len(x), np.nan) for _ in range(3))
+    k = np.flatnonzero(np.isfinite(dx))
     if len(k):
-        # Shifts are relative to the registered position (catalog position + the image's common offset).
-        xr, yr = x[k] + res.offset[0], y[k] + res.offset[1]
-        ra1, dec1 = (np.asarray(v) for v in img.wcs(xr, yr, with_bounding_box=False))
-        ra2, dec2 = (np.asarray(v) for v in img.wcs(xr + res.dx[k], yr + res.dy[k], with_bounding_box=False))
+        ra1, dec1 = (np.asarray(v, float) for v in wcs(x[k], y[k], with_bounding_box=False))
+        ra2, dec2 = (np.asarray(v, float) for v in wcs(x[k] + dx[k], y[k] + dy[k], with_bounding_box=False))
         dra[k] = ((ra2 - ra1 + 180.0) % 360.0 - 180.0) * np.cos(np.radians(dec1)) * 3.6e6
         ddec[k] = (dec2 - dec1) * 3.6e6
         # Local pixel scale (mas/pix) from the shift itself, or the nominal one for tiny shifts.
-        shift = np.hypot(res.dx[k], res.dy[k])
+        shift = np.hypot(dx[k], dy[k])
         scale = np.where(shift > 1e-3, np.hypot(dra[k], ddec[k]) / np.maximum(shift, 1e-12), 110.0)
-        shift_err[k] = res.shift_err[k] * scale
-    return inside, res, {"x": x, "y": y, "dra": dra, "ddec": ddec, "shift_err": shift_err}
+        err[k] = shift_err[k] * scale
+    return dra, ddec, err

@@ -28,6 +28,8 @@ from collections import defaultdict
 import numpy as np
 from scipy.stats import chi2 as chi2_dist
 
+from romanarchive.timeseries.dia import DIA_MOVING
+from romanarchive.timeseries.photometry import BAD_MEASUREMENT
 from romanarchive.validate.inputs import Columns
 from romanarchive.validate.matching import AB_ZP_NJY, Truth, count_within, nearest
 from romanarchive.validate.stats import Figure, abs_at_most, at_least, between
@@ -35,10 +37,6 @@ from romanarchive.validate.stats import Figure, abs_at_most, at_least, between
 SECTION = "time domain"
 DIA_RADIUS = 0.3
 LC_MAG = 23.0
-#: Flag bits of ``forced_phot.flags`` that exclude a measurement (edge, bad pixels, saturated core).
-BAD_FLAGS = 1 | 2 | 16
-#: ``dia_sources.flags`` bit of a detection that moves across its epoch's exposures.
-MOVING_FLAG = 16
 NJY_PER_MAGGIE = 10.0 ** (0.4 * AB_ZP_NJY)
 
 
@@ -145,7 +143,7 @@ def flux_scale_figures(lcs: Columns, objects: Columns, truth: Truth, truth_row: 
     sid = np.asarray(lcs["source_id"], np.int64)
     filt = np.asarray(lcs["filter"]).astype(str)
     flux, err = np.asarray(lcs["flux"], float), np.asarray(lcs["flux_err"], float)
-    good = (np.asarray(lcs["flags"], np.int64) & BAD_FLAGS) == 0
+    good = (np.asarray(lcs["flags"], np.int64) & BAD_MEASUREMENT) == 0
     true = np.full(len(sid), np.nan)
     for k in range(len(sid)):
         t = row_of.get(int(sid[k]), -1)
@@ -196,7 +194,7 @@ def _moving(dia: Columns, row: np.ndarray, kind_of: np.ndarray) -> list[Figure]:
         return []
     flags = np.asarray(dia.get("flags", np.zeros(n)), np.int64)
     tracks = np.asarray(dia.get("track_id", np.full(n, -1)), np.int64)
-    flagged = (flags[mine] & MOVING_FLAG) != 0
+    flagged = (flags[mine] & DIA_MOVING) != 0
     movers = sorted(set(row[mine].tolist()))
     one = sum(len(set(tracks[mine & (row == m)].tolist())) == 1 and tracks[mine & (row == m)][0] >= 0
               for m in movers)
