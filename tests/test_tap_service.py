@@ -220,6 +220,16 @@ def _job(base: str, **params: str) -> str:
     return resp.headers["location"]
 
 
+def _final(job: str, wait_s: float = 30.0) -> ET.Element:
+    """The job document once it leaves the active phases: UWS WAIT returns at *any* phase change (QUEUED ->
+    EXECUTING too), so one blocking GET is not enough."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        doc = ET.fromstring(requests.get(job, params={"WAIT": "10"}, timeout=30).content)
+        if doc.findtext(f"{UWS}phase") not in ("QUEUED", "EXECUTING") or time.monotonic() > deadline:
+            return doc
+
+
 def test_async_lifecycle(served: tuple[Archive, str]) -> None:
     _, base = served
     job = _job(base, QUERY="SELECT obs_id FROM ivoa.obscore ORDER BY obs_id", MAXREC="5", RUNID="r-1")
@@ -231,9 +241,7 @@ def test_async_lifecycle(served: tuple[Archive, str]) -> None:
     requests.post(job + "/executionduration", data={"EXECUTIONDURATION": "30"}, timeout=10)
     assert requests.get(job + "/executionduration", timeout=10).text == "30"
     assert requests.post(job + "/phase", data={"PHASE": "RUN"}, allow_redirects=False, timeout=10).status_code == 303
-    doc = ET.fromstring(requests.get(job, params={"WAIT": "20"}, timeout=30).content)
-    if doc.findtext(f"{UWS}phase") != "COMPLETED":
-        doc = ET.fromstring(requests.get(job, params={"WAIT": "20"}, timeout=30).content)
+    doc = _final(job)
     assert doc.findtext(f"{UWS}phase") == "COMPLETED" and doc.findtext(f"{UWS}runId") == "r-1"
     result = requests.get(job + "/results/result", timeout=30)
     assert list(_table(result)["obs_id"]) == [f"obs{i:03d}" for i in range(5)]
@@ -254,7 +262,7 @@ def test_async_lifecycle(served: tuple[Archive, str]) -> None:
 def test_async_error_abort_and_post_delete(served: tuple[Archive, str]) -> None:
     _, base = served
     bad = _job(base, QUERY="SELECT nonsense FROM ivoa.obscore", PHASE="RUN")
-    doc = ET.fromstring(requests.get(bad, params={"WAIT": "20"}, timeout=30).content)
+    doc = _final(bad)
     assert doc.findtext(f"{UWS}phase") == "ERROR"
     err = requests.get(bad + "/error", timeout=10)
     assert _status(err)[0][0] == "ERROR" and "nonsense" in _status(err)[0][1]
@@ -271,7 +279,7 @@ def test_async_jobs_survive_a_restart(served: tuple[Archive, str]) -> None:
         job_id = _job(base, QUERY="SELECT COUNT(*) AS n FROM ivoa.obscore", PHASE="RUN").rsplit("/", 1)[1]
         assert requests.get(f"{base}/tap/async/{job_id}/phase", timeout=10).text == "QUEUED"
     with live_server(archive, CONFIG, workers=1) as base:
-        doc = ET.fromstring(requests.get(f"{base}/tap/async/{job_id}", params={"WAIT": "30"}, timeout=60).content)
+        doc = _final(f"{base}/tap/async/{job_id}", wait_s=60)
         assert doc.findtext(f"{UWS}phase") == "COMPLETED"
         assert _table(requests.get(f"{base}/tap/async/{job_id}/results/result", timeout=10))["n"][0] == N
 
