@@ -5,6 +5,8 @@ from __future__ import annotations
 #: Raw ramps (level 1) and calibrated rate images (level 2) of one detector exposure.
 L1 = "wfi_l1"
 L2 = "wfi_l2"
+#: Empirical PSF library file (level 2 derived): the ePSFs of one detector, filter and time window.
+EPSF = "wfi_epsf"
 #: Co-added skycell mosaic (level 3).
 L3 = "wfi_l3"
 #: Multiband skycell catalog file and its segmentation map (level 4).
