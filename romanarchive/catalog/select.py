@@ -10,8 +10,9 @@ romancal measures every segment of the detection image; the archive then
    dropped there is the star's own light split into segments, not objects;
 2. **keeps each object once**: only objects whose home skycell (:func:`romanarchive.sky.skycells.in_home`) is the
    one being catalogued, so the overlaps of neighbouring skycells are measured once;
-3. **calibrates** PSF fluxes to the curve of growth of the skycell's bright point sources
-   (:func:`psf_aperture_factors`), and ``err`` to the measured noise of the resampled image before romancal runs
+3. **calibrates** PSF fluxes to the curve of growth of the skycell's bright point sources, corrects Kron fluxes
+   for the PSF's light outside each Kron aperture (:mod:`romanarchive.catalog.apcorr`), and ``err`` to the
+   measured noise of the resampled image before romancal runs
    (:func:`noise_scale`, in the step);
 4. **summarises** the bands: best position (the PSF fit of the highest-S/N band for point sources, the windowed
    centroid for extended ones), ``is_extended`` of that band, ``n_bands``, archive flags;
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from romanarchive.catalog.apcorr import DEFAULT_KRON_PARAMS, EncircledEnergy, correct_kron, psf_aperture_factors
 from romanarchive.catalog.config import CatalogConfig
 from romanarchive.catalog.photoz import fit_photoz
 from romanarchive.db.tables_catalog import (
@@ -195,39 +197,9 @@ def noise_scale(data: np.ndarray, err: np.ndarray, box: int = 9) -> float:
     return float(max(1.0, scatter / np.median(pred[ok])))
 
 
-def psf_aperture_factors(col: dict[str, np.ndarray], keys: Sequence[str], ee04: dict[str, float],
-                         min_stars: int = 5, min_snr: float = 50.0) -> dict[str, tuple[float, float]]:
-    """Per band, median of (0.4" aperture flux / EE(0.4")) / PSF flux over bright unflagged point sources, and the
-    relative scatter of that ratio beyond the statistical errors (the PSF model's systematic error).
-
-    romancal's L3 PSF model (the ePSF convolved with boxes for the drizzle drop and the L3 pixel) is not the co-add's
-    exact PSF; tying the PSF fluxes to the curve of growth of the skycell's own stars removes that bias, as an
-    aperture correction does. (1, 0) where fewer than ``min_stars`` stars qualify.
-    """
-    out = {}
-    n = len(next(iter(col.values()))) if col else 0
-    for k in keys:
-        f, e, a = (col.get(name, np.full(n, np.nan)) for name in (f"psf_{k}_flux", f"psf_{k}_flux_err",
-                                                                    f"aper04_{k}_flux"))
-        ee = ee04.get(k.upper())
-        ok = ((col.get(f"is_extended_{k}", np.ones(n)) == 0) & (col.get(f"psf_flags_{k}", np.ones(n)) == 0)
-              & (f > 0) & (e > 0) & np.isfinite(a))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ok &= f / e >= min_snr
-        if ee and ok.sum() >= min_stars:
-            ratio = a[ok] / ee / f[ok]
-            med = float(np.median(ratio))
-            # The stars' scatter beyond their statistical errors: the PSF model's systematic error (reported).
-            excess = (1.4826 * np.median(np.abs(ratio - med))) ** 2 - np.median((e[ok] / f[ok]) ** 2)
-            out[k] = (med, float(np.sqrt(max(0.0, excess))))
-        else:
-            out[k] = (1.0, 0.0)
-    return out
-
-
 def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], cfg: CatalogConfig,
                    skycell: str | None, bright: SkyStars | None = None,
-                   ee04: dict[str, float] | None = None) -> CatalogResult:
+                   curves: dict[str, EncircledEnergy] | None = None) -> CatalogResult:
     """The object rows of a romancal multiband catalog (see the module docstring).
 
     Parameters
@@ -244,8 +216,10 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
         The skycell being catalogued (``None``: keep every object).
     bright
         Bright stars known from the L2 images (their saturated cores), besides the holes in these images.
-    ee04
-        Per band, the PSF's encircled energy at 0.4" (the apcorr reference file), for :func:`psf_aperture_factors`.
+    curves
+        Per band (upper case), the PSF's curve of growth (the apcorr reference file): EE(0.4") for
+        :func:`~romanarchive.catalog.apcorr.psf_aperture_factors`, the Kron apertures' EE for
+        :func:`~romanarchive.catalog.apcorr.correct_kron`.
     """
     bands = tuple(im.band.upper() for im in images)
     keys = [b.lower() for b in bands]
@@ -260,11 +234,15 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
         usable_all &= ok
     n = len(table)
     col = {name: values(table[name]) for name in table.colnames if name not in ("label",)}
-    psf_factors = psf_aperture_factors(col, keys, ee04 or {}) if n else {}
+    curves = curves or {}
+    ee04 = {b: float(c(0.4)) for b, c in curves.items()}
+    psf_factors = psf_aperture_factors(col, keys, ee04) if n else {}
     for k, (factor, _) in psf_factors.items():  # the systematic scatter is reported (provenance), not added
         for name in (f"psf_{k}_flux", f"psf_{k}_flux_err"):
             if name in col:
                 col[name] = col[name] * factor
+    kron_params = tuple((getattr(table, "meta", None) or {}).get("kron_params") or DEFAULT_KRON_PARAMS)
+    kron_factors = correct_kron(col, keys, curves, scale, kron_params) if n else {}
 
     # Per band S/N of the PSF flux picks the band that speaks for the object.
     snr = np.full((n, len(keys)), -np.inf)
@@ -276,6 +254,14 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
             s = np.where(e > 0, f / e, np.nan)
         snr[:, i] = np.where(np.isfinite(s), s, -np.inf)
     best = np.argmax(snr, axis=1) if len(keys) else np.zeros(n, int)
+    # The S/N above is the fit's statistical one (selection, positions); the published PSF flux error also says how
+    # badly the PSF fitted: times sqrt(reduced chi2) where that exceeds 1. romancal's L3 PSF model is the ePSF
+    # azimuthally averaged and smoothed, and the co-add's PSF varies with the dithers' sub-pixel phases: bright stars'
+    # PSF fluxes scatter 4-5 % on the demo against 0.1-0.7 % statistical errors.
+    for k in keys:
+        e, gof = col.get(f"psf_{k}_flux_err"), col.get(f"psf_gof_{k}")
+        if e is not None and gof is not None:
+            col[f"psf_{k}_flux_err"] = e * np.sqrt(np.where(np.isfinite(gof), np.fmax(gof, 1.0), 1.0))
     rows = np.arange(n)
 
     def in_band(template: str, band: np.ndarray, fill: float = np.nan) -> np.ndarray:
@@ -383,7 +369,8 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
              "bright_star_mask_radius_arcsec": [round(float(r * scale), 2) for r in stars.mask_radius],
              "bright_star_halo_radius_arcsec": [round(float(r * scale), 2) for r in stars.halo_radius],
              "psf_aperture_factor": {k.upper(): round(v[0], 4) for k, v in psf_factors.items()},
-             "psf_systematic_error": {k.upper(): round(v[1], 4) for k, v in psf_factors.items()}}
+             "psf_systematic_error": {k.upper(): round(v[1], 4) for k, v in psf_factors.items()},
+             "kron_aperture_correction_median": {k.upper(): v for k, v in kron_factors.items()}}
     return CatalogResult(out, sel, segm, bands, ref, scale, stats)
 
 

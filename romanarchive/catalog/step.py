@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from romanarchive.catalog.apcorr import EncircledEnergy
 from romanarchive.catalog.config import CatalogConfig
 from romanarchive.catalog.select import (
     CatalogInputError,
@@ -182,18 +183,6 @@ def _uncrop(table: Any, x0: int, y0: int) -> None:
             table[name] += y0
 
 
-def encircled_energy(apcorr: str | Path, band: str, radius_arcsec: float) -> float | None:
-    """The PSF's encircled-energy fraction at ``radius_arcsec`` from an apcorr reference file (radii in arcsec)."""
-    import roman_datamodels as rdm
-
-    with rdm.open(apcorr) as model:
-        entry = model.data.get(band.upper()) if hasattr(model.data, "get") else None
-        if entry is None:
-            return None
-        radii, frac = np.asarray(entry["ee_radii"], float), np.asarray(entry["ee_fractions"], float)
-    return float(np.interp(radius_arcsec, radii, frac)) if len(radii) else None
-
-
 def bright_stars_of_l2(paths: Sequence[str | Path]) -> SkyStars:
     """Saturated cores in the DQ of L2 images (the inputs of a skycell's L3s), merged over images."""
     import roman_datamodels as rdm
@@ -282,8 +271,8 @@ class CatalogStep:
             err_scale[im.band] = round(k, 4)
         scale = pixel_scale(images[0].wcs, shape)
         npixels = max(1, int(round(cfg.min_area_arcsec2 / scale**2)))
-        ee04 = {im.band: ee for im in images
-                if (ee := encircled_energy(self.references[im.band]["apcorr"], im.band, 0.4)) is not None}
+        curves = {im.band: c for im in images
+                  if (c := EncircledEnergy.from_apcorr(self.references[im.band]["apcorr"], im.band)) is not None}
         step = _ArchiveMultibandCatalogStep.make(
             self.references, bkg_boxsize=cfg.bkg_boxsize, kernel_fwhms=list(cfg.kernel_fwhms),
             snr_threshold=cfg.snr_threshold, npixels=npixels, deblend=cfg.deblend, fit_psf=cfg.fit_psf)
@@ -300,7 +289,7 @@ class CatalogStep:
         _uncrop(table, box[1].start, box[0].start)
         segm = np.zeros(shape, np.uint32)
         segm[box] = np.asarray(segm_model.data)
-        result = select_objects(table, segm, images, cfg, skycell, bright, ee04)
+        result = select_objects(table, segm, images, cfg, skycell, bright, curves)
         result.stats["err_scale"] = err_scale
         wall = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -147,6 +147,17 @@ def _col(objects: Columns, name: str, rows: np.ndarray) -> np.ndarray | None:
     return np.asarray(objects[name], dtype=float)[rows] if name in objects else None
 
 
+def _snr(objects: Columns, b: str, rows: np.ndarray) -> np.ndarray:
+    """S/N of the 0.4" aperture flux in band ``b`` (the sample's selection: independent of how well the PSF fitted,
+    whose misfit the PSF flux errors include), the PSF flux's where there is no aperture flux."""
+    for name in (APER04_FLUX.format(b=b), PSF_FLUX.format(b=b)):
+        f, e = _col(objects, name, rows), _col(objects, name + "_err", rows)
+        if f is not None and e is not None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(e > 0, f / e, np.nan)
+    return np.full(len(rows), np.nan)
+
+
 def flux_figures(objects: Columns, truth: Truth, truth_row: np.ndarray, bands: list[str],
                  apcorr: dict[str, ApertureCorrection], forced: dict[tuple[int, str], tuple[float, int]],
                  plot: dict[str, Any]) -> list[Figure]:
@@ -162,8 +173,7 @@ def flux_figures(objects: Columns, truth: Truth, truth_row: np.ndarray, bands: l
             figs.append(Figure(PHOT, f"{band} PSF flux bias", None, abs_at_most(0.01),
                                note=f"objects has no {PSF_FLUX.format(b=b)} column"))
             continue
-        with np.errstate(invalid="ignore", divide="ignore"):
-            good = psf / psf_err > MIN_SNR
+        good = _snr(objects, b, rows) > MIN_SNR
         sel, rows = stars[good], rows[good]
         true = truth.flux_njy(band)[sel]
         figs.append(Figure(PHOT, f"{band} isolated stars with S/N > {MIN_SNR:g}", int(len(sel))))
@@ -218,7 +228,8 @@ def _positions(objects: Columns, bands: list[str]) -> list[tuple[str, str, str, 
 
 def astrometry_figures(objects: Columns, truth: Truth, truth_row: np.ndarray, bands: list[str],
                        plot: dict[str, Any]) -> list[Figure]:
-    """Offsets from the truth of S/N > 50 isolated stars (the S/N of their best band): mean, RMS (mas), pulls.
+    """Offsets from the truth of S/N > 50 isolated stars (the aperture S/N of their best band): mean, RMS (mas),
+    pulls.
 
     The best position's pulls use the archive's ``ra_err``/``dec_err`` (the PSF fit's errors for point sources, the
     windowed centroid's otherwise, as for ``ra``/``dec``).
@@ -227,11 +238,7 @@ def astrometry_figures(objects: Columns, truth: Truth, truth_row: np.ndarray, ba
     rows = truth_row[stars]
     snr = np.zeros(len(rows))
     for band in bands:
-        f, e = _col(objects, PSF_FLUX.format(b=band.lower()), rows), _col(
-            objects, PSF_FLUX.format(b=band.lower()) + "_err", rows)
-        if f is not None and e is not None:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                snr = np.fmax(snr, f / e)
+        snr = np.fmax(snr, _snr(objects, band.lower(), rows))
     sel, rows = stars[snr > MIN_SNR], rows[snr > MIN_SNR]
     figs: list[Figure] = [Figure(ASTRO, f"isolated stars with S/N > {MIN_SNR:g}", int(len(sel)))]
     for i, (label, ra_c, dec_c, era, edec) in enumerate(_positions(objects, bands)):
