@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('snr', sa.Double(), nullable=True, comment='Combined signal-to-noise ratio of the stars used (quadrature sum)'),
     sa.Column('fwhm', sa.Double(), nullable=True, comment='FWHM of the ePSF (mean of the major and minor axes)'),
     sa.Column('residual_rms', sa.Double(), nullable=True, comment='RMS over the stamp core of the fit residuals of the stars, stacked, as a fraction of the ePSF peak'),
-    sa.Column('norm_fraction', sa.Double(), nullable=True, comment="Share of the total flux inside the stamp (from the model PSF's encircled energy; the ePSF is scaled to it so that PSF fits give total fluxes)"),
+    sa.Column('norm_fraction', sa.Double(), nullable=True, comment="Share of the total flux inside r = 4 pix (the model PSF's encircled energy), to which the ePSF's core is scaled so that PSF fits give total fluxes"),
     sa.Column('temperature', sa.Double(), nullable=True, comment='Detector temperature (engineering key; NULL until known)'),
     sa.Column('jitter', sa.Double(), nullable=True, comment='RMS pointing jitter during the inputs (engineering key; NULL until known)'),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False, comment='When the ePSF was registered'),

@@ -45,6 +45,7 @@ DOMAIN_COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("romanarchive.xmatch.cli:export", "Export archive tables for other tools (HATS)."),
     "astrometry": ("romanarchive.xmatch.cli:astrometry", "Astrometric checks of L2/L3 images against Gaia."),
     "level5": ("romanarchive.level5.cli:level5", "Level 5 community products: validate, submit, list; tokens."),
+    "epsf": ("romanarchive.epsf.cli:epsf", "Empirical PSF library: build ePSFs from L2 stars, list, get one."),
     "validate": ("romanarchive.validate.cli:validate", "Compare catalogs and light curves with a simulation's truth."),
 }
 

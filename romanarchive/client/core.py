@@ -324,6 +324,55 @@ class RomanArchive:
             return resp.content
         return Table.read(io.BytesIO(resp.content), format={"csv": "ascii.csv"}.get(format, format))
 
+    def epsf(self, detector: str, filter: str, x: float | None = None, y: float | None = None, *,
+             time: float | str | None = None, mode: str = "interpolate", jitter: float = 0.0, model: bool = False,
+             get_query_payload: bool = False) -> Any:
+        """An ePSF of the archive's empirical PSF library (``GET /epsf``).
+
+        Parameters
+        ----------
+        detector, filter
+            e.g. ``"WFI01"``, ``"F158"``.
+        x, y
+            Detector pixel (0-based); default the centre of the library's grid.
+        time
+            MJD or ISO date; the library product whose time window holds it (else the nearest) is used.
+        mode
+            ``interpolate`` (bilinear between grid points) or ``nearest``.
+        jitter
+            Extra Gaussian jitter to convolve with, mas RMS per axis.
+        model
+            Return a photutils ``ImagePSF`` (flux 1 = total flux) instead of the array.
+
+        Returns
+        -------
+        (numpy.ndarray, dict) or photutils.psf.ImagePSF
+            The oversampled stamp (romancal's ``epsf`` convention: scaled by ``oversample**2``) and how it was
+            selected (product id, grid weights, oversampling, time window).
+        """
+        payload: dict[str, str] = {"detector": detector, "filter": filter, "mode": mode, "format": "asdf"}
+        if x is not None and y is not None:
+            payload |= {"x": repr(float(x)), "y": repr(float(y))}
+        if time is not None:
+            payload["time"] = str(time)
+        if jitter:
+            payload["jitter"] = repr(float(jitter))
+        if get_query_payload:
+            return payload
+        resp = self.session.get(self.server + "/epsf", params=payload, timeout=conf.timeout)
+        if resp.status_code >= 400:
+            raise LookupError(f"ePSF of {detector} {filter}: HTTP {resp.status_code}: {_error_text(resp)}")
+        import asdf
+
+        with asdf.open(io.BytesIO(resp.content), lazy_load=False, memmap=False) as af:
+            node = dict(af.tree["epsf"])
+            stamp = np.asarray(node.pop("psf"), dtype=np.float32)
+        if model:
+            from photutils.psf import ImagePSF
+
+            return ImagePSF(stamp, oversampling=int(node["oversample"]))
+        return stamp, node
+
     def submit_level5(self, paths: str | Path | Iterable[str | Path], token: str | None = None, *,
                       get_query_payload: bool = False) -> dict[str, Any]:
         """Submit a Level 5 product (delegates to `romanarchive.level5.client.submit`)."""

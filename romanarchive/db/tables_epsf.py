@@ -56,8 +56,8 @@ EPSF = TableSpec(
           ucd="phys.angSize;instr.fov", principal=True),
         C("residual_rms", "double", "RMS over the stamp core of the fit residuals of the stars, stacked, as a "
           "fraction of the ePSF peak", ucd="stat.fit.residual"),
-        C("norm_fraction", "double", "Share of the total flux inside the stamp (from the model PSF's encircled "
-          "energy; the ePSF is scaled to it so that PSF fits give total fluxes)", ucd="arith.factor"),
+        C("norm_fraction", "double", "Share of the total flux inside r = 4 pix (the model PSF's encircled energy), "
+          "to which the ePSF's core is scaled so that PSF fits give total fluxes", ucd="arith.factor"),
         C("temperature", "double", "Detector temperature (engineering key; NULL until known)", unit="K",
           ucd="phys.temperature;instr.det"),
         C("jitter", "double", "RMS pointing jitter during the inputs (engineering key; NULL until known)",

@@ -11,9 +11,11 @@ oversampled grid, re-fit each star's centre and flux with the current ePSF, rece
   several per cent), and with hundreds of dithered stars the stack is well enough sampled without it;
 * normalisation to the *total* flux: EPSFBuilder scales the stamp to sum to ``oversample**2`` (all the flux inside
   the cut-out), but a PSF fit must measure total fluxes, as the archive's ``epsf`` reference files do. The share
-  of the flux inside the stamp cannot be measured from stars this faint, so it comes from the model PSF's
-  encircled energy (galsim.roman, :func:`model_box_fraction`) — an aperture correction of ~2 % on a 25-pixel
-  stamp, recorded with the ePSF.
+  of the flux inside a core radius (4 pixels) cannot be measured from stars this faint, so it comes from the model
+  PSF's encircled energy (galsim.roman, :func:`model_anchor`) — an aperture correction of a few per cent,
+  recorded with the ePSF;
+* the origin: the stamp is shifted so that its core centroid sits where the model PSF's does (the source position
+  is not the light's centroid for an asymmetric PSF).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class EpsfBuildError(ValueError):
 class EpsfFit:
     """One fitted ePSF and what it was made from."""
 
-    stamp: np.ndarray  # (n, n) fine samples, romancal's epsf convention, scaled to norm_fraction
+    stamp: np.ndarray  # (n, n) fine samples, romancal's epsf convention; norm_fraction of the flux within 4 pix
     x: float
     y: float
     oversample: int
@@ -61,10 +63,19 @@ class ModelAnchor:
 
     norm_fraction: float  # share of the total flux inside the stamp
     centroid: tuple[float, float]  # core centroid (imaging.epsf.centroid) relative to the source position, pixels
+    core_radius: float  # radius the ePSF is normalised within, pixels
+    core_fraction: float  # share of the total flux inside core_radius
+
+
+def _inside(stamp: np.ndarray, oversample: int, radius: float) -> float:
+    """Flux share inside ``radius`` pixels of the centre of an ``oversample**2``-scaled stamp."""
+    c = stamp.shape[0] // 2
+    yy, xx = (np.indices(stamp.shape) - c) / oversample
+    return float(stamp[np.hypot(xx, yy) <= radius].sum() / oversample**2)
 
 
 @lru_cache(maxsize=32)
-def model_anchor(band: str, sca: int, stamp: int, oversample: int = 4) -> ModelAnchor:
+def model_anchor(band: str, sca: int, stamp: int, oversample: int = 4, core_radius: float = 4.0) -> ModelAnchor:
     """The model PSF's (galsim.roman, with the pixel response) flux share inside a ``stamp``-pixel box and core
     centroid offset.
 
@@ -78,8 +89,9 @@ def model_anchor(band: str, sca: int, stamp: int, oversample: int = 4) -> ModelA
     obj = galsim.Convolve(psf_object(band, sca), galsim.Pixel(WFI_SCALE))
     n = stamp * oversample + 1
     img = obj.drawImage(nx=n, ny=n, scale=WFI_SCALE / oversample, method="no_pixel")  # type: ignore[attr-defined]
-    arr = np.asarray(img.array, float)
-    return ModelAnchor(float(arr.sum()), centroid(arr, oversample))
+    arr = np.asarray(img.array, float) * oversample**2
+    return ModelAnchor(float(arr.sum() / oversample**2), centroid(arr, oversample), core_radius,
+                       _inside(arr, oversample, core_radius))
 
 
 def _cutouts(fields: Sequence[StarField], config: EpsfConfig, region: tuple[float, float, float, float] | None
@@ -89,7 +101,8 @@ def _cutouts(fields: Sequence[StarField], config: EpsfConfig, region: tuple[floa
 
     s = config.stamp
     h = s // 2
-    stars, info = [], []
+    stars: list[Any] = []
+    info: list[dict[str, Any]] = []
     for f in fields:
         for x, y, bkg, snr in zip(f.x, f.y, f.background, f.snr, strict=True):
             if region is not None and not (region[0] <= x < region[1] and region[2] <= y < region[3]):
@@ -182,7 +195,9 @@ def fit_epsf(fields: Sequence[StarField], config: EpsfConfig, anchor: ModelAncho
     fitted = list(second.fitted_stars)
     final = _residuals(second.epsf, fitted)
     data = recentre(np.asarray(second.epsf.data, float), o, anchor.centroid)
-    stamp = data * (o * o * anchor.norm_fraction / data.sum())
+    # Scaled on the core, where the stars' S/N is high: a sky error of a fraction of the noise in the cut-outs'
+    # outskirts, summed over the stamp, moved the whole-stamp normalisation (and the PSF fluxes) by up to 5 %.
+    stamp = data * (anchor.core_fraction / _inside(data, o, anchor.core_radius))
     used = []
     for j, k in enumerate(keep):
         used.append({**info[k], "flux": float(fitted[j].flux), "residual": float(final[j])})
@@ -191,7 +206,7 @@ def fit_epsf(fields: Sequence[StarField], config: EpsfConfig, anchor: ModelAncho
     return EpsfFit(stamp.astype(np.float32), float(position[0]), float(position[1]), o,
                    len({u["image"] for u in used}), len(keep), len(stars) - len(keep),
                    float(np.sqrt(np.sum(snr**2))), fwhm(stamp, o),
-                   float(np.median(ok)) if len(ok) else float("nan"), anchor.norm_fraction, used,
+                   float(np.median(ok)) if len(ok) else float("nan"), anchor.core_fraction, used,
                    time.perf_counter() - t0)
 
 

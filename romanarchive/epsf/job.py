@@ -123,12 +123,12 @@ def build_window(archive: Archive, detector: str, filter_name: str, mjd: float, 
         result = EpsfStep(cfg).run(images, window)
         out = scratch / f"epsf_{detector.lower()}_{filter_name.lower()}_{window[0]:g}.asdf"
         result.write(out)
-        return _register(archive, job, result, out)
+        return register_result(archive, job, result, out)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _register(archive: Archive, job: queue.Job | None, result: EpsfResult, path: Path) -> int:
+def register_result(archive: Archive, job: queue.Job | None, result: EpsfResult, path: Path) -> int:
     """Register the library product and its ``epsf`` rows; retire the window's earlier product."""
     prov = Provenance(STEP, result.software, {**result.parameters, "rejected": result.rejected},
                       result.inputs, wall_time_s=result.wall_time_s)

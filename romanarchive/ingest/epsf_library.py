@@ -67,6 +67,7 @@ _ROW = sa.text(
     """
     SELECT p.product_id, f.uri, f.filename, p.t_min, p.t_max FROM products p JOIN files f ON f.file_id = p.file_id
     WHERE p.product_type = :ptype AND p.release = 'live' AND p.detector = :det AND p.filter = :filt
+      AND (SELECT min(e.n_stars) FROM epsf e WHERE e.product_id = p.product_id) >= :min_stars
     ORDER BY CASE WHEN CAST(:mjd AS double precision) IS NULL THEN 0
                   WHEN :mjd BETWEEN p.t_min AND p.t_max THEN 0
                   ELSE least(abs(:mjd - p.t_min), abs(:mjd - p.t_max)) END, p.product_id DESC
@@ -78,11 +79,13 @@ _CACHE: dict[str, LibraryFile] = {}
 _LOCK = threading.Lock()
 
 
-def find_product(conn: sa.Connection, detector: str, filter_name: str, mjd: float | None
-                 ) -> sa.Row[tuple[int, str, str, float, float]] | None:
-    """(product_id, uri, filename, t_min, t_max) of the library product for the detector, filter and time."""
-    return conn.execute(_ROW, {"ptype": product_types.EPSF, "det": detector.upper(), "filt": filter_name.upper(),
-                               "mjd": mjd}).first()  # type: ignore[return-value]
+def find_product(conn: sa.Connection, detector: str, filter_name: str, mjd: float | None, min_stars: int = 0
+                 ) -> tuple[int, str, str, float, float] | None:
+    """(product_id, uri, filename, t_min, t_max) of the library product for the detector, filter and time, among
+    those whose every ePSF was built from at least ``min_stars`` star images."""
+    row = conn.execute(_ROW, {"ptype": product_types.EPSF, "det": detector.upper(), "filt": filter_name.upper(),
+                              "mjd": mjd, "min_stars": min_stars}).first()
+    return None if row is None else (int(row[0]), str(row[1]), str(row[2]), float(row[3]), float(row[4]))
 
 
 def read_library_file(path: str | Path, product_id: int = 0) -> LibraryFile:
@@ -112,16 +115,17 @@ def load_library_file(archive: Archive, product_id: int, uri: str, filename: str
 
 
 def select(archive: Archive, detector: str, filter_name: str, x: float | None, y: float | None,
-           mjd: float | None = None, mode: str = "interpolate") -> Selection | None:
+           mjd: float | None = None, mode: str = "interpolate", min_stars: int = 0) -> Selection | None:
     """The library ePSF at detector pixel (x, y) of a detector and filter at time ``mjd`` (``None``: any time).
 
-    ``x`` or ``y`` ``None``: the centre of the product's grid. Returns ``None`` when the library has no ePSF of that
-    detector and filter.
+    ``x`` or ``y`` ``None``: the centre of the product's grid. ``min_stars``: only products whose ePSFs were all
+    built from at least that many star images. Returns ``None`` when the library has no such ePSF of that detector
+    and filter.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     with archive.engine.connect() as conn:
-        row = find_product(conn, detector, filter_name, mjd)
+        row = find_product(conn, detector, filter_name, mjd, min_stars)
     if row is None:
         return None
     pid, uri, filename, t_min, t_max = row

@@ -21,6 +21,7 @@ from romanarchive.jobs.worker import run_one
 from romanarchive.server import (
     errors,
     routes_dal,
+    routes_epsf,
     routes_level5,
     routes_lightcurve,
     routes_mast,
@@ -110,7 +111,7 @@ def create_app(archive: Archive, base_url: str, config: TapConfig | None = None,
 
     app = Starlette(
         routes=[*routes_tap.ROUTES, *routes_uws.ROUTES, *routes_misc.ROUTES, *routes_mast.ROUTES, *routes_dal.ROUTES,
-                *routes_level5.ROUTES, *routes_lightcurve.ROUTES],
+                *routes_level5.ROUTES, *routes_lightcurve.ROUTES, *routes_epsf.ROUTES],
         middleware=[Middleware(routes_dal.DataLinkDescriptors)],
         lifespan=lifespan,
         exception_handlers=errors.handlers(),

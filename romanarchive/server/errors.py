@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from romanarchive.dal.lightcurve import LightCurveError
 from romanarchive.dal.products import DalError
+from romanarchive.epsf.service import EpsfError
 from romanarchive.mast.common import MastError
 from romanarchive.server.common import describe, error_response
 from romanarchive.tap import scs
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 #: The error forms a route may ask for (DALI is the default).
 DALI, FAULT, SCS = "dali", "fault", "scs"
 #: Errors the services raise for a refused request (each has ``status``).
-DOMAIN_ERRORS: tuple[type[Exception], ...] = (TapError, DalError, LightCurveError, MastError)
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (TapError, DalError, LightCurveError, MastError, EpsfError)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

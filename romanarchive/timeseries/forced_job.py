@@ -38,6 +38,7 @@ import sqlalchemy as sa
 
 from romanarchive.archive import Archive
 from romanarchive.db.bulk import copy_arrays
+from romanarchive.ingest import epsf_library
 from romanarchive.ingest.query import newest_reference
 from romanarchive.jobs import queue
 from romanarchive.sky.footprint import spoly_literal
@@ -172,8 +173,22 @@ def recompute_indices(conn: sa.Connection, source_ids: np.ndarray, config: Force
 _EPSF: dict[str, Epsf] = {}
 
 
-def image_epsf(archive: Archive, filter_name: str, detector: str | None) -> Epsf | None:
-    """The newest ``epsf`` reference file of the image's filter (its detector's first), read once per process."""
+def image_epsf(archive: Archive, filter_name: str, detector: str | None, centre: tuple[float, float] | None = None,
+               mjd: float | None = None, use_library: bool = True, library_min_stars: int = 0) -> Epsf | None:
+    """The ePSF forced photometry fits on an image: the library's, else the ``epsf`` reference file's.
+
+    With ``use_library``, a ``centre`` and a detector: the empirical PSF library's ePSF of the detector and filter at
+    that detector pixel (bilinear between its grid points) in the time window nearest ``mjd``
+    (:func:`romanarchive.ingest.epsf_library.select`), among library products built from at least
+    ``library_min_stars`` star images per ePSF; its ``filename`` starts with ``library:``. Otherwise the
+    newest ``epsf`` reference file of the image's filter (its detector's first), read once per process.
+    """
+    if use_library and centre is not None and detector:
+        sel = epsf_library.select(archive, detector, filter_name, centre[0], centre[1], mjd,
+                                  min_stars=library_min_stars)
+        if sel is not None:
+            return Epsf(sel.stamp[None], np.array([sel.x]), np.array([sel.y]), sel.oversample,
+                        f"library:{sel.label}")
     with archive.engine.connect() as conn:
         found = newest_reference(conn, "epsf", filter_name, [detector] if detector else [])
     if found is None:
@@ -206,7 +221,9 @@ def _measure_product(archive: Archive, prod: sa.RowMapping, objs: Sequence[sa.Ro
     mjd = 0.5 * (float(prod["t_min"]) + float(prod["t_max"] if prod["t_max"] is not None else prod["t_min"]))
     with tempfile.TemporaryDirectory(prefix="forced-") as tmp:
         img = read_l2(archive.store.local_file(prod["uri"], Path(tmp) / prod["filename"]))
-    epsf = image_epsf(archive, img.filter, prod["detector"]) if cfg.use_epsf else None
+    ny, nx = img.data.shape
+    epsf = image_epsf(archive, img.filter, prod["detector"], ((nx - 1) / 2, (ny - 1) / 2), mjd,
+                      cfg.use_library, cfg.library_min_stars) if cfg.use_epsf else None
     grid = image_psf(img, cfg, epsf)
     epsf_file = epsf.filename if epsf is not None else None
     if not objs:  # no catalog to register the image to: targets at their given positions
@@ -263,6 +280,8 @@ def run_product(archive: Archive, product_id: int, config: ForcedPhotConfig | No
         m = _measure_product(archive, prod, objs, tgts, cfg)
         cols = m.objects
         rec.inputs["epsf"] = m.epsf_file
+        rec.inputs["epsf_source"] = ("model" if m.epsf_file is None else
+                                     "library" if m.epsf_file.startswith("library:") else "reference")
         with archive.engine.begin() as conn:
             # Serialise index updates of overlapping images (two jobs must not interleave delete/insert per source).
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('variability'))"))
@@ -309,6 +328,17 @@ def queue_new_l2(conn: sa.Connection, product_ids: list[int]) -> None:
         "AND q.t_max < p.t_min - 0.5 AND q.s_region && p.s_region)"), {"ids": product_ids}).scalars()
     for pid in sorted(earlier):
         queue_dia(conn, pid)
+
+
+def requeue_forced(conn: sa.Connection, product_ids: list[int]) -> int:
+    """(Re-)queue forced photometry of these L2s that cover live catalog objects or targets; returns the jobs."""
+    if not product_ids:
+        return 0
+    covering = conn.execute(sa.text(
+        "SELECT p.product_id FROM products p WHERE p.product_id = ANY(:ids) AND (EXISTS ("
+        f"SELECT 1 FROM objects o WHERE o.release = 'live' AND o.pos @ p.s_region) OR {targets.COVERS_TARGET}) "
+        "ORDER BY p.product_id"), {"ids": product_ids}).scalars().all()
+    return queue.requeue(conn, KIND, list(covering))
 
 
 def queue_for_skycell(conn: sa.Connection, cell: str) -> int:
