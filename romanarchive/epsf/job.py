@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from romanarchive.archive import Archive
 from romanarchive.db import product_types
-from romanarchive.db.tables import files, products
+from romanarchive.db.tables import files, metadata, products
 from romanarchive.epsf.build import EpsfBuildError
 from romanarchive.epsf.config import EpsfConfig
 from romanarchive.epsf.step import STEP, EpsfInput, EpsfResult, EpsfStep, read_input
@@ -35,6 +35,7 @@ from romanarchive.jobs import queue
 log = logging.getLogger(__name__)
 
 KIND = "epsf"
+_EPSF_ROWS = metadata.tables["epsf"]
 
 _MID = "(p.t_min + COALESCE(p.t_max, p.t_min)) / 2"
 _WINDOW_L2 = sa.text(
@@ -59,7 +60,8 @@ _NOT_USED = sa.text(
         SELECT 1 FROM products e JOIN provenance v ON v.product_id = e.product_id,
              jsonb_array_elements(v.inputs) i
         WHERE e.product_type = :epsf AND e.release = 'live' AND e.detector = :det AND e.filter = :filt
-          AND e.t_min = :t0 AND (i->>'product_id')::bigint = p.product_id)
+          AND EXISTS (SELECT 1 FROM epsf x WHERE x.product_id = e.product_id AND x.t_min = :t0)
+          AND (i->>'product_id')::bigint = p.product_id)
     """
 )
 
@@ -138,10 +140,11 @@ def register_result(archive: Archive, job: queue.Job | None, result: EpsfResult,
         conn = reg.conn
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
                      {"k": f"epsf:{target_of(result.detector, result.filter, result.t_min)}"})
+        # No t_min/t_max on the product row: queries of "level-2 images by time" must not take it for an exposure;
+        # the window is on its epsf rows.
         pid = reg.add(path, level=2, product_type=product_types.EPSF, prefix="epsf", provenance=prov, product=dict(
             obs_id=f"epsf_{result.detector.lower()}_{result.filter.lower()}_{result.t_min:g}",
-            filter=result.filter, detector=result.detector, t_min=result.t_min, t_max=result.t_max,
-            em_min=em_min, em_max=em_max))
+            filter=result.filter, detector=result.detector, em_min=em_min, em_max=em_max))
         conn.execute(sa.text(
             "INSERT INTO epsf (product_id, position, detector, filter, x, y, v2, v3, t_min, t_max, oversample, "
             "stamp_size, n_images, n_stars, n_rejected, snr, fwhm, residual_rms, norm_fraction) VALUES (:pid, :k, "
@@ -164,8 +167,9 @@ def _retire(conn: sa.Connection, result: EpsfResult, keep: int) -> list[str]:
     old = conn.execute(
         sa.select(products.c.product_id, products.c.file_id)
         .where(products.c.product_type == product_types.EPSF, products.c.detector == result.detector,
-               products.c.filter == result.filter, products.c.t_min == result.t_min,
-               products.c.release == "live", products.c.product_id != keep)).all()
+               products.c.filter == result.filter, products.c.release == "live", products.c.product_id != keep,
+               products.c.product_id.in_(sa.select(_EPSF_ROWS.c.product_id)
+                                         .where(_EPSF_ROWS.c.t_min == result.t_min)))).all()
     freed = []
     for pid, file_id in old:
         conn.execute(products.delete().where(products.c.product_id == pid))

@@ -65,12 +65,14 @@ class Selection:
 
 _ROW = sa.text(
     """
-    SELECT p.product_id, f.uri, f.filename, p.t_min, p.t_max FROM products p JOIN files f ON f.file_id = p.file_id
+    SELECT p.product_id, f.uri, f.filename, w.t_min, w.t_max FROM products p JOIN files f ON f.file_id = p.file_id
+    JOIN (SELECT product_id, min(t_min) AS t_min, max(t_max) AS t_max, min(n_stars) AS n_stars FROM epsf
+          GROUP BY product_id) w ON w.product_id = p.product_id
     WHERE p.product_type = :ptype AND p.release = 'live' AND p.detector = :det AND p.filter = :filt
-      AND (SELECT min(e.n_stars) FROM epsf e WHERE e.product_id = p.product_id) >= :min_stars
+      AND w.n_stars >= :min_stars
     ORDER BY CASE WHEN CAST(:mjd AS double precision) IS NULL THEN 0
-                  WHEN :mjd BETWEEN p.t_min AND p.t_max THEN 0
-                  ELSE least(abs(:mjd - p.t_min), abs(:mjd - p.t_max)) END, p.product_id DESC
+                  WHEN :mjd BETWEEN w.t_min AND w.t_max THEN 0
+                  ELSE least(abs(:mjd - w.t_min), abs(:mjd - w.t_max)) END, p.product_id DESC
     LIMIT 1
     """
 )

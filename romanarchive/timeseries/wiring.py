@@ -45,7 +45,7 @@ def queue_for_epsf(conn: sa.Connection, new: Sequence[NewProduct]) -> None:
     """Re-measure the live L2s a new empirical PSF library product applies to (its detector, filter and window):
     forced photometry prefers the library's ePSF."""
     pids = conn.execute(sa.text(
-        "SELECT p.product_id FROM products p JOIN products e ON e.product_id = ANY(:ids) "
+        "SELECT DISTINCT p.product_id FROM products p JOIN epsf e ON e.product_id = ANY(:ids) "
         "WHERE p.level = 2 AND p.product_type = :l2 AND p.release = 'live' AND p.detector = e.detector "
         "AND p.filter = e.filter AND (p.t_min + COALESCE(p.t_max, p.t_min)) / 2 BETWEEN e.t_min AND e.t_max "
         "ORDER BY p.product_id"), {"ids": [p.product_id for p in new], "l2": product_types.L2}).scalars().all()
