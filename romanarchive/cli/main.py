@@ -160,8 +160,10 @@ def db_upgrade() -> None:
 @main.command()
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for l1/, refs/, truth/ and manifest.json.")
-@click.option("--preset", type=click.Choice(["demo", "tiny", "custom"]), default="custom", show_default=True,
-              help="Start from the demo (24 exposures) or tiny (2 exposures) survey; other options override it.")
+@click.option("--preset", type=click.Choice(["demo", "tiny", "star-field", "custom"]), default="custom",
+              show_default=True,
+              help="Start from the demo (24 exposures), tiny (2) or star-field (8, 400 stars each) survey; other "
+                   "options override it.")
 @click.option("--size", type=int, default=None, help="Image side in pixels: 512 for tests, 4088 full detector.")
 @click.option("--pointings", type=int, default=None, help="Telescope pointings tiling the field.")
 @click.option("--dithers", type=int, default=None, help="Dithered exposures per pointing and epoch.")
@@ -181,7 +183,8 @@ def simulate(out: Path, preset: str, **opts: Any) -> None:
         overrides[names.get(key, key)] = value
     from romanarchive.sim.survey import SurveyConfig, simulate_survey  # romanisim + galsim: slow to import
 
-    config = {"demo": SurveyConfig.demo, "tiny": SurveyConfig.tiny}.get(preset, SurveyConfig)(**overrides)
+    config = {"demo": SurveyConfig.demo, "tiny": SurveyConfig.tiny, "star-field": SurveyConfig.star_field}.get(
+        preset, SurveyConfig)(**overrides)
     manifest = simulate_survey(config, out)
     click.echo(f"simulated {len(manifest.l1)} L1 exposures into {out} in {manifest.elapsed_s:.0f} s")
 

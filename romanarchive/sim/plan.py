@@ -36,7 +36,8 @@ class SurveyConfig(pydantic.BaseModel):
     any date, so ``start_mjd`` and ``epoch_spacing_days`` are free.
 
     Presets: `demo` (2 pointings × 2 dithers × 3 epochs × 2 filters × 1 detector = 24 L1 files of
-    512², ~2.5–3 min on 2 cores at ~6 s each) and `tiny` (1 × 1 × 2 × 1 × 1 = 2 L1 files, for tests).
+    512², ~2.5–3 min on 2 cores at ~6 s each), `tiny` (1 × 1 × 2 × 1 × 1 = 2 L1 files, for tests) and
+    `star_field` (a dense star field, 4 dithers × 2 filters, for the ePSF library).
 
     Attributes
     ----------
@@ -123,6 +124,16 @@ class SurveyConfig(pydantic.BaseModel):
         """Return a 2-exposure survey (1 pointing, 2 epochs) for tests."""
         kw: dict[str, Any] = dict(
             n_pointings=1, dithers=1, epochs=2, epoch_spacing_days=1.0, n_stars=15, n_galaxies=6
+        )
+        return cls(**(kw | overrides))
+
+    @classmethod
+    def star_field(cls, **overrides: Any) -> SurveyConfig:
+        """Return a dense star field for the ePSF library: 4 dithers x 2 filters of 512², 400 stars per image,
+        no Gaia stars (their halos), few galaxies, nothing variable (~8 exposures, ~1 minute each on 2 cores)."""
+        kw: dict[str, Any] = dict(
+            n_pointings=1, dithers=4, dither_arcsec=1.7, epochs=1, filters=["F087", "F158"], n_stars=400,
+            n_variables=0, n_galaxies=5, n_transients=0, n_moving=0, include_gaia=False, seed=7,
         )
         return cls(**(kw | overrides))
 
