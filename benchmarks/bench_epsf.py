@@ -66,6 +66,8 @@ def main() -> None:
     ap.add_argument("--survey", default=None)
     ap.add_argument("--filter", default="F158")
     ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--flux", action="store_true",
+                    help="Also forced photometry of isolated truth stars with the library and the reference ePSF")
     args = ap.parse_args()
     survey = _survey(args.survey)
     band = args.filter.upper()
@@ -99,6 +101,8 @@ def main() -> None:
         "ours_s": ours_s, "peer_s": peer_s, "ratio_ours_over_peer": ours_s / peer_s, "ours": ours, "peer": peer_fig,
     }
     out["get_epsf"] = _latency(result, args.requests)
+    if args.flux:
+        out["flux_over_truth"] = _flux_bias(survey, band)
     print(json.dumps(out, indent=2))
     dest = Path(__file__).resolve().parent / "out"
     dest.mkdir(exist_ok=True)
@@ -107,6 +111,48 @@ def main() -> None:
           f"residual {ours['residual_pct']:.2f} % vs {peer_fig['residual_pct']:.2f} %, FWHM "
           f"{ours['fwhm_pct']:+.2f} % vs {peer_fig['fwhm_pct']:+.2f} %; GET /epsf p50 "
           f"{out['get_epsf']['p50_ms']:.1f} ms, p95 {out['get_epsf']['p95_ms']:.1f} ms")
+
+
+def _flux_bias(survey: Path, band: str) -> dict[str, float]:
+    """Median forced-photometry flux / truth of isolated constant stars, library ePSF vs the reference file's."""
+    import sqlalchemy as sa
+    from astropy.table import Table
+
+    from benchmarks._common import scratch_archive
+    from romanarchive.epsf.job import build_window
+    from romanarchive.ingest.service import ingest_paths
+    from romanarchive.timeseries import forced_job, targets
+    from romanarchive.timeseries.forced_step import ForcedPhotConfig
+
+    truth = Table.read(survey / "truth" / "truth.ecsv")
+    cosd = np.cos(np.radians(float(np.mean(truth["dec"]))))
+    stars = []
+    for row in truth[truth["kind"] == "star"]:
+        d = np.hypot((truth["ra"] - row["ra"]) * cosd, truth["dec"] - row["dec"]) * 3600
+        if np.sort(d)[1] > 2.0 and row[f"mag_{band}"] <= 21.5:
+            stars.append(row)
+    with scratch_archive() as archive:
+        paths = [*sorted((survey / "refs").rglob(f"*_{band.lower()}_epsf_*.asdf")),
+                 *sorted((survey / "l2").glob(f"*_{band.lower()}_cal.asdf"))]
+        list(ingest_paths(archive, paths))
+        with archive.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM jobs"))
+            mjd = conn.execute(sa.text("SELECT min(t_min) FROM products WHERE level = 2")).scalar_one()
+            l2 = conn.execute(sa.text("SELECT product_id FROM products WHERE product_type = 'wfi_l2'")).scalars().all()
+        build_window(archive, "WFI01", band, float(mjd))
+        tids = targets.add_targets(archive, [f"s{int(r['id'])}" for r in stars], [r["ra"] for r in stars],
+                                   [r["dec"] for r in stars])
+        flux = {t: 3631e9 * 10 ** (-0.4 * float(r[f"mag_{band}"])) for t, r in zip(tids, stars, strict=True)}
+        out = {}
+        for name, use in (("library", True), ("reference", False)):
+            cfg = ForcedPhotConfig(use_library=use, library_min_stars=0)
+            for pid in l2:
+                forced_job.run_product(archive, pid, cfg, recompute=False)
+            with archive.engine.connect() as conn:
+                rows = conn.execute(sa.text("SELECT target_id, flux FROM target_phot WHERE flags = 0")).all()
+            out[name] = float(np.median([f / flux[t] for t, f in rows]))
+            out[f"n_{name}"] = len(rows)
+    return out
 
 
 def _latency(result: Any, n: int) -> dict[str, float]:

@@ -37,7 +37,7 @@ def upgrade() -> None:
     sa.Column('n_rejected', sa.Integer(), nullable=False, comment='Candidate star images rejected by the fit (outliers, neighbours, galaxies)'),
     sa.Column('snr', sa.Double(), nullable=True, comment='Combined signal-to-noise ratio of the stars used (quadrature sum)'),
     sa.Column('fwhm', sa.Double(), nullable=True, comment='FWHM of the ePSF (mean of the major and minor axes)'),
-    sa.Column('residual_rms', sa.Double(), nullable=True, comment='RMS over the stamp core of the fit residuals of the stars, stacked, as a fraction of the ePSF peak'),
+    sa.Column('residual_rms', sa.Double(), nullable=True, comment='Median over the stars used of the RMS of (star - fitted ePSF) within 3 pix, as a fraction of the fitted peak'),
     sa.Column('norm_fraction', sa.Double(), nullable=True, comment="Share of the total flux inside r = 4 pix (the model PSF's encircled energy), to which the ePSF's core is scaled so that PSF fits give total fluxes"),
     sa.Column('temperature', sa.Double(), nullable=True, comment='Detector temperature (engineering key; NULL until known)'),
     sa.Column('jitter', sa.Double(), nullable=True, comment='RMS pointing jitter during the inputs (engineering key; NULL until known)'),

@@ -54,8 +54,8 @@ EPSF = TableSpec(
           principal=True),
         C("fwhm", "double", "FWHM of the ePSF (mean of the major and minor axes)", unit="pix",
           ucd="phys.angSize;instr.fov", principal=True),
-        C("residual_rms", "double", "RMS over the stamp core of the fit residuals of the stars, stacked, as a "
-          "fraction of the ePSF peak", ucd="stat.fit.residual"),
+        C("residual_rms", "double", "Median over the stars used of the RMS of (star - fitted ePSF) within 3 pix, "
+          "as a fraction of the fitted peak", ucd="stat.fit.residual"),
         C("norm_fraction", "double", "Share of the total flux inside r = 4 pix (the model PSF's encircled energy), "
           "to which the ePSF's core is scaled so that PSF fits give total fluxes", ucd="arith.factor"),
         C("temperature", "double", "Detector temperature (engineering key; NULL until known)", unit="K",
