@@ -8,6 +8,7 @@ draws it) integrated over the native pixel, oversampled 4x, at the centre of the
 from __future__ import annotations
 
 import io
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -277,3 +278,22 @@ def test_forced_photometry_takes_the_library_epsf(library: Any) -> None:
     for band in FILTERS:
         assert abs(med[(band, False)] - 1) < 0.01
         assert abs(med[(band, True)] - 1) < 0.07
+    # A library product built from enough stars for photometry re-queues its window's forced photometry, and replaces
+    # the window's earlier product.
+    with archive.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM jobs WHERE kind = 'forced_phot'"))
+        old_pid, t0, t1 = conn.execute(sa.text("SELECT product_id, t_min, t_max FROM epsf WHERE filter = 'F158'")
+                                       ).one()
+        f158 = conn.execute(sa.text("SELECT product_id FROM products WHERE product_type = 'wfi_l2' "
+                                    "AND filter = 'F158' ORDER BY 1")).scalars().all()
+    lib = epsf_library.select(archive, "WFI01", "F158", None, None)
+    assert lib is not None
+    rich = EpsfFit(lib.stamp, 255.5, 255.5, 4, 8, 400, 0, 3000.0, ops.fwhm(lib.stamp, 4), 0.01, 0.83)
+    result = EpsfResult("WFI01", "F158", t0, t1, [rich], [(None, None)], [], {})
+    with tempfile.TemporaryDirectory() as tmp:
+        new_pid = epsf_job.register_result(archive, None, result, result.write(Path(tmp) / "rich.asdf"))
+    with archive.engine.connect() as conn:
+        queued = conn.execute(sa.text("SELECT product_id FROM jobs WHERE kind = 'forced_phot' AND state = 'queued' "
+                                      "ORDER BY 1")).scalars().all()
+        left = conn.execute(sa.text("SELECT DISTINCT product_id FROM epsf WHERE filter = 'F158'")).scalars().all()
+    assert queued == f158 and left == [new_pid] != [old_pid]

@@ -26,6 +26,7 @@ from romanarchive.timeseries.dia_job import run_dia
 from romanarchive.timeseries.dia_objects import refresh_counterparts
 from romanarchive.timeseries.forced_job import KIND as FORCED_KIND
 from romanarchive.timeseries.forced_job import queue_for_skycell, queue_new_l2, requeue_forced, run_forced_phot
+from romanarchive.timeseries.forced_step import ForcedPhotConfig
 
 
 def queue_for_l2(conn: sa.Connection, new: Sequence[NewProduct]) -> None:
@@ -42,13 +43,15 @@ def queue_for_catalog(conn: sa.Connection, new: Sequence[NewProduct]) -> None:
 
 
 def queue_for_epsf(conn: sa.Connection, new: Sequence[NewProduct]) -> None:
-    """Re-measure the live L2s a new empirical PSF library product applies to (its detector, filter and window):
-    forced photometry prefers the library's ePSF."""
+    """Re-measure the live L2s a new empirical PSF library product applies to (its detector, filter and window), when
+    forced photometry would take its ePSF (built from at least ``library_min_stars`` star images)."""
     pids = conn.execute(sa.text(
         "SELECT DISTINCT p.product_id FROM products p JOIN epsf e ON e.product_id = ANY(:ids) "
         "WHERE p.level = 2 AND p.product_type = :l2 AND p.release = 'live' AND p.detector = e.detector "
         "AND p.filter = e.filter AND (p.t_min + COALESCE(p.t_max, p.t_min)) / 2 BETWEEN e.t_min AND e.t_max "
-        "ORDER BY p.product_id"), {"ids": [p.product_id for p in new], "l2": product_types.L2}).scalars().all()
+        "AND NOT EXISTS (SELECT 1 FROM epsf w WHERE w.product_id = e.product_id AND w.n_stars < :min_stars) "
+        "ORDER BY p.product_id"), {"ids": [p.product_id for p in new], "l2": product_types.L2,
+                                   "min_stars": ForcedPhotConfig().library_min_stars}).scalars().all()
     requeue_forced(conn, list(pids))
 
 
