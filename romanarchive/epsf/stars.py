@@ -75,9 +75,12 @@ def select_stars(name: str, data: np.ndarray, err: np.ndarray, dq: np.ndarray | 
     ap = CircularAperture(np.column_stack([px, py]), 3.0)
     phot = aperture_photometry(sub, ap, error=np.where(good, err, 0.0))
     snr = np.asarray(phot["aperture_sum"], float) / np.maximum(np.asarray(phot["aperture_sum_err"], float), 1e-30)
-    d2 = (px[:, None] - px[None, :]) ** 2 + (py[:, None] - py[None, :]) ** 2
-    np.fill_diagonal(d2, np.inf)
-    crowded = d2.min(axis=1) < config.isolation**2 if len(px) > 1 else np.zeros(len(px), bool)
+    crowded = np.zeros(len(px), bool)
+    if len(px) > 1:  # a k-d tree: a full detector has tens of thousands of peaks
+        from scipy.spatial import cKDTree
+
+        dist, _ = cKDTree(np.column_stack([px, py])).query(np.column_stack([px, py]), k=2)
+        crowded = dist[:, 1] < config.isolation
     bad = (np.asarray(dq) & (DQ_SATURATED | DQ_DO_NOT_USE)) != 0 if dq is not None else ~good
     keep = []
     for k in range(len(px)):
