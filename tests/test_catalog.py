@@ -512,3 +512,50 @@ def test_load_copies_pos_nulls_text_in_source_id_order(archive: Archive) -> None
         assert abs(r.lat - dec[i]) < 1e-9
         if abs(dec[i]) < 90:
             assert abs((r.lng - ra[i] + 180) % 360 - 180) < 1e-8
+
+
+def test_halo_keeps_point_sources_and_peaked_galaxies_not_spike_pieces() -> None:
+    """Inside a bright star's halo a point source and a galaxy with a peak stay; a flat, elongated detection (a
+    piece of a ring or spike) is dropped; outside the halo a flat detection stays (it is not the star's)."""
+    from dataclasses import dataclass as _dc
+
+    from astropy.table import Table
+
+    from romanarchive.catalog.select import select_objects
+    from romanarchive.sky.skycells import tan_gwcs
+
+    shape = (800, 800)
+    usable = np.ones(shape, bool)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    usable[(xx - 200) ** 2 + (yy - 200) ** 2 <= 8**2] = False  # saturated core: mask 80 px (4.4"), halo 240 px
+    data = np.where(usable, 0.0, np.nan)
+    gw = tan_gwcs((271.8, 66.7), (400.5, 400.5), 0.055 / 3600, shape)
+
+    @_dc
+    class Band:
+        band: str
+        data: np.ndarray
+        err: np.ndarray
+        wcs: object
+
+    img = Band("F158", data, np.where(usable, 1.0, np.nan), gw)
+    # point source, peaked galaxy, spike piece (all in the halo), flat detection far outside it
+    x = np.array([300.0, 200.0, 200.0, 700.0])
+    y = np.array([200.0, 330.0, 50.0, 700.0])
+    ext = np.array([0, 1, 1, 1])
+    conc = np.array([0.6, 0.42, 0.29, 0.29])
+    ellip = np.array([0.05, 0.3, 0.85, 0.85])
+    ra, dec = (np.asarray(v, float) for v in gw(x, y))
+    n = len(x)
+    t = Table({"label": np.arange(1, n + 1), "x_centroid": x, "y_centroid": y, "ra_centroid": ra,
+               "dec_centroid": dec, "psf_f158_flux": np.full(n, 1e4), "psf_f158_flux_err": np.full(n, 10.0),
+               "psf_flags_f158": np.zeros(n, int), "psf_gof_f158": np.ones(n), "is_extended_f158": ext,
+               "ra_psf_f158": ra, "dec_psf_f158": dec, "aper04_f158_flux": np.full(n, 8e3),
+               "aper04_f158_flux_err": np.full(n, 10.0), "aper02_f158_flux": 8e3 * conc,
+               "ellipticity": ellip, "fwhm": np.full(n, 0.2)})
+    segm = np.zeros(shape, np.uint32)
+    for i in range(n):
+        segm[int(y[i]) - 2:int(y[i]) + 3, int(x[i]) - 2:int(x[i]) + 3] = i + 1
+    res = select_objects(t, segm, [img], CatalogConfig(), None)
+    kept = set(np.asarray(res.columns["label"], int)) - {0}
+    assert kept >= {1, 2, 4} and 3 not in kept

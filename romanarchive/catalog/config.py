@@ -41,5 +41,10 @@ class CatalogConfig(BaseModel):
     halo_radius_per_hole_px: float = Field(default=30.0, gt=0, description="Bright-star halo radius per pixel of "
                                            "the saturated core's equivalent radius (only point sources kept inside)")
     halo_max_radius_arcsec: float = Field(default=45.0, gt=0, description="Largest bright-star halo radius")
+    halo_min_concentration: float = Field(default=0.325, gt=0.25, lt=1.0, description="An extended detection in a "
+                                          "halo stays (a galaxy, not the star's light) with at least this aper02 / "
+                                          "aper04 flux ratio: 1.3 times a flat patch's (0.2/0.4)^2 = 0.25")
+    halo_max_ellipticity: float = Field(default=0.7, gt=0, le=1.0, description="... and at most this ellipticity "
+                                        "(a diffraction spike's piece is long and thin)")
     photoz_min_bands: int = Field(default=3, ge=2, description="Bands a photometric redshift needs (with two the "
                                   "fit is degenerate: one colour, two unknowns)")

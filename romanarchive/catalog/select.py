@@ -318,12 +318,20 @@ def select_objects(table: Any, segm: np.ndarray, images: Sequence[BandArrays], c
     keep = np.isfinite(ra) & np.isfinite(dec) & (best_snr >= cfg.min_snr)
     n_faint = int((np.isfinite(ra) & (best_snr < cfg.min_snr)).sum())
     near = np.zeros(n, bool)
+    # A galaxy near a bright star has a peak (its inner 0.2" holds well over the 25 % of its 0.4" light that a flat
+    # patch of halo holds) and is not a long thin piece of a diffraction spike (demo: 26 of 27 halo galaxies and 8 of
+    # 207 halo fragments pass both).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conc = in_band("aper02_{b}_flux", best) / in_band("aper04_{b}_flux", best)
+    ellip = col.get("ellipticity", np.full(n, np.nan))
+    peaked = (conc >= cfg.halo_min_concentration) & (ellip <= cfg.halo_max_ellipticity)
     for sx, sy, rm, rh in zip(stars.x, stars.y, stars.mask_radius, stars.halo_radius, strict=True):
         d2 = (x - sx) ** 2 + (y - sy) ** 2
         keep &= d2 > rm**2
-        # In the halo only point sources stay: extended detections there are the star's rings and spikes.
+        # In the halo point sources stay, and extended detections only with a peak of their own: the others are the
+        # star's rings and spikes split into segments.
         halo = d2 <= rh**2
-        keep &= ~halo | (is_ext == 0)
+        keep &= ~halo | (is_ext == 0) | peaked
         near |= halo
     n_masked = int((~keep & np.isfinite(ra)).sum()) - n_faint
 
