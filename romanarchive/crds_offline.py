@@ -53,6 +53,33 @@ def server_config_text(crds_version: str = _CRDS_VERSION) -> str:
     return pprint.pformat(info) + "\n"
 
 
+#: An empty pipeline mapping for the context: CRDS then answers "unknown instrument" from the cache for anything
+#: not supplied through step overrides (romancal's SFD dust maps for the catalog's ``dust_ebv``), instead of trying
+#: to download the context, which prints a four-exception traceback per lookup. The checksum is CRDS's own (the
+#: ``sha1sum`` field blanked; ``crds.refactoring.checksum``) of exactly this text.
+_EMPTY_CONTEXT = """header = {
+    'derived_from' : 'romanarchive offline: no rules',
+    'mapping' : 'PIPELINE',
+    'name' : 'roman_0000.pmap',
+    'observatory' : 'ROMAN',
+    'parkey' : ('META.INSTRUMENT.NAME',),
+    'sha1sum' : 'a03041e3de3106a53f63e1cd904cd575846da32a',
+}
+
+selector = {
+}
+"""
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` unless the file holds it; write-then-rename so concurrent readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+
+
 def configure_offline(crds_path: Path) -> None:
     """Configure CRDS and stpipe for fully offline use.
 
@@ -64,18 +91,13 @@ def configure_offline(crds_path: Path) -> None:
     ----------
     crds_path
         Directory used as the CRDS cache (``CRDS_PATH``); created if missing.
-        Only ``<crds_path>/config/roman/server_config`` is written there.
+        Only ``<crds_path>/config/roman/server_config`` and the empty context
+        ``<crds_path>/mappings/roman/roman_0000.pmap`` are written there.
     """
     crds_path = Path(crds_path).resolve()
-    cfg = crds_path / "config" / "roman" / "server_config"
-    cfg.parent.mkdir(parents=True, exist_ok=True)
-    text = server_config_text()
-    # Rewrite only when different so concurrent workers do not race on the file;
-    # write-then-rename keeps readers from ever seeing a half-written file.
-    if not cfg.exists() or cfg.read_text() != text:
-        tmp = cfg.with_name(f".server_config.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, cfg)
+    # Rewritten only when different, so concurrent workers do not race on the files.
+    _write_if_changed(crds_path / "config" / "roman" / "server_config", server_config_text())
+    _write_if_changed(crds_path / "mappings" / "roman" / _CONTEXT, _EMPTY_CONTEXT)
 
     os.environ["CRDS_PATH"] = str(crds_path)
     os.environ["CRDS_SERVER_URL"] = OFFLINE_SERVER_URL

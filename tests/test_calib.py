@@ -79,6 +79,29 @@ def test_configure_offline_idempotent(tmp_path: Path, monkeypatch: pytest.Monkey
     assert os.environ["CRDS_PATH"] == str((tmp_path / "crds").resolve())
 
 
+def test_offline_crds_answers_unknown_lookups_without_the_network(tmp_path: Path) -> None:
+    """A lookup nothing overrides (romancal's SFD dust maps) fails at once from the cached empty context: a CRDS
+    error, no download attempt and no traceback printed (the demo log had four per catalog)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from romanarchive.crds_offline import configure_offline\n"
+        f"configure_offline(Path({str(tmp_path / 'crds')!r}))\n"
+        "import crds\n"
+        "from crds.core.exceptions import CrdsError\n"
+        "try:\n"
+        "    crds.getreferences({'roman.meta.instrument.name': 'wfi', 'roman.field': 'north'}, "
+        "reftypes=['dustmap'], observatory='roman')\n"
+        "except CrdsError as exc:\n"
+        "    print('refused:', type(exc).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "refused: CrdsUnknownInstrumentError" in out.stdout
+    assert "Traceback" not in out.stderr and "jsonrpc" not in out.stderr
+
+
 def test_reference_round_trip(tmp_path: Path) -> None:
     # The PSF-based types (apcorr, epsf) are covered by the slow tests.
     types = tuple(t for t in REFTYPES if t not in ("apcorr", "epsf"))
