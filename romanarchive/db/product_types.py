@@ -5,6 +5,8 @@ from __future__ import annotations
 #: Raw ramps (level 1) and calibrated rate images (level 2) of one detector exposure.
 L1 = "wfi_l1"
 L2 = "wfi_l2"
+#: Source catalog of one L2 image (romancal's ImageSourceCatalogModel; its rows are in ``l2_sources``).
+L2_CATALOG = "wfi_l2_cat"
 #: Empirical PSF library file (level 2 derived): the ePSFs of one detector, filter and time window.
 EPSF = "wfi_epsf"
 #: Co-added skycell mosaic (level 3).

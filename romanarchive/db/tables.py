@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from romanarchive.db import tables_catalog, tables_epsf, tables_level5, tables_timeseries, tables_xmatch
+from romanarchive.db import (
+    tables_catalog,
+    tables_epsf,
+    tables_l2cat,
+    tables_level5,
+    tables_timeseries,
+    tables_xmatch,
+)
 from romanarchive.db.rad_columns import RAD_EXPOSURE_COLUMNS
 from romanarchive.db.registry import ColumnSpec, TableSpec, build_metadata
 
@@ -224,7 +231,7 @@ CORE_TABLES: tuple[TableSpec, ...] = (
 # target), so foreign keys may cross modules.
 ALL_TABLES: tuple[TableSpec, ...] = (
     CORE_TABLES + tables_catalog.TABLES + tables_timeseries.TABLES + tables_xmatch.TABLES + tables_level5.TABLES
-    + tables_epsf.TABLES
+    + tables_epsf.TABLES + tables_l2cat.TABLES
 )
 
 metadata: sa.MetaData = build_metadata(ALL_TABLES)

@@ -153,6 +153,40 @@ def _rad_spec(template: str, band: str = "") -> ColumnSpec:
              d["unit"]), ucd=_ucd(name), principal=name in _PRINCIPAL)
 
 
+def rad_image_column(name: str, description: str = "") -> ColumnSpec:
+    """The column of a single-band (L2 ``ImageSourceCatalogModel``) catalog: romancal names it as rad's template
+    without the band (``psf_flux`` is rad's ``psf_~band~_flux``, ``aper04_flux`` its ``aper~radius~_~band~_flux``).
+
+    Parameters
+    ----------
+    name
+        romancal's column name.
+    description
+        Replaces rad's description (rad's is kept as a suffix).
+
+    Raises
+    ------
+    KeyError
+        When no rad template matches ``name``.
+    """
+    import re
+
+    defs = rad_column_definitions()
+    bare = re.sub(r"^aper\d\d_", "aper~radius~_", name)
+    template = next((t for t in defs if "m~band~" not in t
+                     and t.replace("_~band~", "").replace("~band~_", "") == bare), None)
+    if template is None:
+        raise KeyError(f"{name!r} matches no rad source_catalog_columns template")
+    d = defs[template]
+    desc = d["description"].rstrip(".")
+    radius = re.match(r"^aper(\d\d)_", name)
+    if radius:
+        desc += f" (radius {int(radius.group(1)) / 10:g} arcsec, not aperture-corrected)"
+    desc = f"{description} ({desc})" if description else desc
+    return C(name, _RAD_TYPES[d["datatype"]], f"{desc} [rad source_catalog_columns]",
+             unit=_VOUNIT.get(d["unit"], d["unit"]), ucd=_ucd(name))
+
+
 _PRINCIPAL = {"psf_f158_flux", "psf_f158_flux_err", "kron_f158_abmag", "psf_f087_flux", "psf_f087_flux_err"}
 
 #: Everything the catalog step writes besides the core: rad's columns, then the archive's own.
