@@ -109,8 +109,8 @@ def test_epsf_matches_the_simulated_psf(library: Any) -> None:
               f"{100 * dfwhm:+.2f} %, centroid bias ({dc[0]:+.4f}, {dc[1]:+.4f}) px, norm {norm:.4f}")
         assert n_stars >= 50 and n_images == 8
         assert fwhm == pytest.approx(ops.fwhm(sel.stamp, sel.oversample))
-        # Measured on this survey (~75 stars per filter): residual 2.2-3.4 % (the acceptance asks 1 %: not met),
-        # FWHM within 1.6 %, centroid within 0.005 px. The bounds below are those figures with a margin.
+        # Measured on this survey (~75 stars per filter): residual 2.2 % and 3.1 % (the acceptance asks 1 %: not
+        # met), FWHM -0.6 % and -2.0 %, centroid within 0.0053 px. The bounds are those figures with a margin.
         assert resid < 0.045
         assert abs(dfwhm) < 0.03
         assert np.all(np.abs(dc) < 0.01)
@@ -273,11 +273,11 @@ def test_forced_photometry_takes_the_library_epsf(library: Any) -> None:
     for band in FILTERS:
         print(f"{band}: flux / truth, median over {len(ratios[(band, True)])} star measurements: library ePSF "
               f"{med[(band, True)]:.4f}, reference ePSF {med[(band, False)]:.4f}")
-    # Measured: library 1.055 (F087), 0.986 (F158); reference 0.999, 1.000. The acceptance asks |bias| <= 0.5 %
-    # with the library: not met on this survey. Bounds: those figures with a margin.
+    # Measured: library 1.035 (F087), 1.004 (F158); reference 0.999, 1.000. The acceptance asks |bias| <= 0.5 %
+    # with the library: met by F158, not by F087 on this survey. Bounds: those figures with a margin.
     for band in FILTERS:
         assert abs(med[(band, False)] - 1) < 0.01
-        assert abs(med[(band, True)] - 1) < 0.07
+        assert abs(med[(band, True)] - 1) < 0.05
     # A library product built from enough stars for photometry re-queues its window's forced photometry, and replaces
     # the window's earlier product.
     with archive.engine.begin() as conn:
