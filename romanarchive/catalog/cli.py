@@ -1,4 +1,5 @@
-"""``romanarchive catalog`` (build skycell catalogs by hand) and ``romanarchive inject`` (source injection)."""
+"""``romanarchive catalog`` (build skycell catalogs by hand), ``romanarchive l2-catalog`` (per-image source catalogs)
+and ``romanarchive inject`` (source injection)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sqlalchemy as sa
 from tqdm import tqdm
 
 from romanarchive.archive import Archive
+from romanarchive.catalog import l2_job
 from romanarchive.catalog.injection import InjectionConfig, run_injection, store_injection
 from romanarchive.catalog.job import LiveL3, catalog_references, catalog_skycell, catalog_skycells, live_l3
 from romanarchive.catalog.select import CatalogInputError
@@ -42,6 +44,33 @@ def catalog(cell: str | None, all_cells: bool) -> None:
             tqdm.write(f"{name}: {out.n_objects} objects in {'+'.join(out.bands)}, L4 products "
                        f"{', '.join(map(str, out.product_ids))} ({out.wall_time_s:.1f} s)")
     if failed:
+        raise SystemExit(1)
+
+
+@click.command("l2-catalog")
+@click.option("--product", "product_ids", type=int, multiple=True, help="L2 product id (repeatable).")
+@click.option("--all", "all_images", is_flag=True, help="Every live L2 image.")
+def l2_catalog(product_ids: tuple[int, ...], all_images: bool) -> None:
+    """Build the source catalog of L2 images with romancal's SourceCatalogStep (what the l2_catalog jobs do)."""
+    if bool(product_ids) == all_images:
+        raise click.UsageError("give --product ID (repeatable) or --all")
+    archive = Archive.from_env()
+    wanted = list(product_ids) or None
+    with archive.engine.connect() as conn:
+        live = {im.product_id for im in l2_job.live_l2_images(conn, wanted)}
+    unknown = sorted(set(product_ids) - live)
+    if unknown:
+        raise click.ClickException(f"not a live L2 image: {', '.join(map(str, unknown))}")
+    if not live:
+        raise click.ClickException("no live L2 image")
+    done, errors = l2_job.run_all(archive, wanted, progress=True)
+    for out in done:
+        tqdm.write(f"L2 {out.product_id}: {out.n_sources} sources, catalog product {out.catalog_product_id} "
+                   f"({out.wall_time_s:.1f} s)")
+    for pid, msg in errors:
+        tqdm.write(f"error: L2 {pid}: {msg}")
+    click.echo(f"{len(done)} image(s) catalogued, {sum(o.n_sources for o in done)} sources, {len(errors)} error(s)")
+    if errors:
         raise SystemExit(1)
 
 
@@ -101,4 +130,4 @@ def inject(cell: str | None, product_id: int | None, mags: str, points_per_mag: 
                    f"completeness {row['completeness']:.2f}  flux bias {row['flux_bias']:+.3f}")
 
 
-COMMANDS = (catalog, inject)
+COMMANDS = (catalog, l2_catalog, inject)

@@ -63,13 +63,15 @@ def run_demo(archive: Archive, workdir: Path | None, preset: str = "demo", worke
 
 
 def science_summary(archive: Archive) -> str:
-    """One line: catalog objects, light-curve points, variability rows and difference-imaging sources."""
+    """One line: catalog objects, per-image (L2) sources, light-curve points, variability rows and difference-imaging
+    sources."""
     with archive.engine.connect() as conn:
         n = conn.execute(sa.text(
             "SELECT (SELECT count(*) FROM objects WHERE release = 'live'), (SELECT count(*) FROM forced_phot), "
-            "(SELECT count(*) FROM variability), (SELECT count(*) FROM dia_sources)")).one()
-    return (f"{n[0]} catalog objects, {n[1]} forced-photometry measurements, {n[2]} variability rows, "
-            f"{n[3]} difference-imaging sources")
+            "(SELECT count(*) FROM variability), (SELECT count(*) FROM dia_sources), "
+            "(SELECT count(*) FROM l2_sources)")).one()
+    return (f"{n[0]} catalog objects, {n[4]} L2 sources, {n[1]} forced-photometry measurements, {n[2]} variability "
+            f"rows, {n[3]} difference-imaging sources")
 
 
 def examples(base: str) -> str:

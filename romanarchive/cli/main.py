@@ -34,6 +34,7 @@ DOMAIN_COMMANDS: dict[str, tuple[str, str]] = {
     "skycells": ("romanarchive.mosaic.cli:skycells", "Skycells containing a position or touched by a product."),
     "release": ("romanarchive.releases:cli", "Data releases: freeze the live products and object catalog."),
     "catalog": ("romanarchive.catalog.cli:catalog", "Build the multiband catalog of skycells from their live L3s."),
+    "l2-catalog": ("romanarchive.catalog.cli:l2_catalog", "Source catalogs of L2 images (romancal SourceCatalogStep)."),
     "inject": ("romanarchive.catalog.cli:inject", "Inject stars and galaxies, catalogue them, store completeness."),
     "forced-phot": ("romanarchive.timeseries.cli:forced_phot", "Forced photometry of catalog objects on L2 images."),
     "diff": ("romanarchive.timeseries.cli:diff", "Difference imaging: epoch co-adds minus templates."),
