@@ -78,10 +78,16 @@ def test_l2_catalog_job_against_truth_rerun_and_tap(archive: Archive, science_su
             "JOIN products l2 ON l2.product_id = :l2 WHERE p.product_type = :t AND p.filter = 'F158'"),
             {"l2": ids["F158"], "t": product_types.L2_CATALOG}).one()
     cat_pid, level, same_exposure, step, inputs, refs, params, software = prov
+    with archive.engine.connect() as conn:
+        params_wall = conn.execute(sa.text("SELECT wall_time_s FROM provenance WHERE product_id = :p"),
+                                   {"p": cat_pid}).scalar_one()
     assert level == 2 and same_exposure and step == "romancal.SourceCatalogStep"
     assert [i["product_id"] for i in inputs] == [ids["F158"]]
     assert set(refs) == {"apcorr", "epsf"} and "_f158_" in refs["epsf"]
     assert params["fit_psf"] and params["flux_calibrated_input"] and "romancal" in software
+    with archive.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT dataproduct_type, calib_level FROM ivoa.obscore WHERE product_id = :p"),
+                            {"p": cat_pid}).one() == ("measurements", 2)
 
     # Against truth: the stars of this exposure, positions and PSF fluxes (nJy).
     rows = _rows(archive, ids["F158"])
@@ -97,7 +103,7 @@ def test_l2_catalog_job_against_truth_rerun_and_tap(archive: Archive, science_su
     print(f"\n[l2-catalog] F158 L2: {len(rows)} rows; {found.sum()}/{len(truth)} truth stars < 21.5 mag matched; "
           f"offset median {np.median(sep):.1f} mas, max {sep.max():.1f} mas; PSF flux / truth median "
           f"{np.median(ratio):.3f} (aper04 {np.median(np.asarray(rows['aper04_flux'])[idx[found]] / (np.asarray(truth['flux'])[found] * NJY_PER_MAGGIE)):.3f}); "  # noqa: E501
-          f"{per_image:.1f} s per image (job)")
+          f"{per_image:.1f} s per image (job), step {params_wall:.1f} s")
     assert found.mean() >= 0.8
     assert np.median(sep) < 40 and sep.max() < 100
     assert 0.93 < np.median(ratio) < 1.07

@@ -1,6 +1,9 @@
 """Per-image (L2) source catalogs: l2_sources, one row per source romancal's SourceCatalogStep finds on a
 calibrated L2 image (rad source_catalog_columns of one band, nJy).
 
+ivoa.obscore calls catalog products (wfi_l2_cat, wfi_l4_cat, as Level 5 catalogs) 'measurements' (ObsCore 1.1
+dataproduct_type), no longer 'image'.
+
 The table starts empty; the ``l2_catalog`` job (queued by every new L2) or ``romanarchive l2-catalog`` fills it.
 
 Revision ID: 0013
@@ -17,6 +20,54 @@ revision = '0013'
 down_revision = '0012'
 branch_labels = None
 depends_on = None
+
+# ivoa.obscore as in 0007, except that the archive's own catalog products are 'measurements' too.
+OBSCORE_VIEW = """
+CREATE OR REPLACE VIEW ivoa.obscore AS
+SELECT
+    CASE WHEN p.level <= 1 THEN 'cube' WHEN p.product_type IN ('l5_catalog', 'wfi_l4_cat', 'wfi_l2_cat')
+        THEN 'measurements' ELSE 'image' END::text AS dataproduct_type,
+    LEAST(p.level, 4)::smallint AS calib_level,
+    'ROMAN'::text AS obs_collection,
+    p.obs_id AS obs_id,
+    'ivo://romanarchive/product?' || p.product_id AS obs_publisher_did,
+    COALESCE((SELECT value FROM archive_settings WHERE key = 'base_url'), 'http://127.0.0.1:8000')
+        || '/files/' || p.product_id AS access_url,
+    f.media_type::text AS access_format,
+    ((f.size + 1023) / 1024)::bigint AS access_estsize,
+    NULL::text AS target_name,
+    p.s_ra AS s_ra,
+    p.s_dec AS s_dec,
+    p.s_fov AS s_fov,
+    p.s_region AS s_region,
+    NULL::double precision AS s_resolution,
+    p.s_xel1 AS s_xel1,
+    p.s_xel2 AS s_xel2,
+    CASE WHEN p.level <= 1 THEN NULL ELSE 1 END::bigint AS t_xel,
+    p.t_min AS t_min,
+    p.t_max AS t_max,
+    p.t_exptime AS t_exptime,
+    p.t_exptime AS t_resolution,
+    1::bigint AS em_xel,
+    p.em_min AS em_min,
+    p.em_max AS em_max,
+    (p.em_min + p.em_max) / 2 / NULLIF(p.em_max - p.em_min, 0) AS em_res_power,
+    'phot.flux.density'::text AS o_ucd,
+    NULL::text AS pol_states,
+    NULL::bigint AS pol_xel,
+    'Roman'::text AS facility_name,
+    'WFI'::text AS instrument_name,
+    p.product_id AS product_id,
+    p.level AS level,
+    p.filter::text AS filter,
+    p.detector::text AS detector,
+    p.release::text AS release
+FROM products p JOIN files f ON f.file_id = p.file_id
+"""
+_DPTYPE_0007 = ("CASE WHEN p.level <= 1 THEN 'cube' WHEN p.product_type = 'l5_catalog' THEN 'measurements' "
+                "ELSE 'image' END::text\n        AS dataproduct_type,")
+_DPTYPE_0013 = ("CASE WHEN p.level <= 1 THEN 'cube' WHEN p.product_type IN ('l5_catalog', 'wfi_l4_cat', 'wfi_l2_cat')\n"
+                "        THEN 'measurements' ELSE 'image' END::text AS dataproduct_type,")
 
 
 def upgrade() -> None:
@@ -105,8 +156,10 @@ def upgrade() -> None:
     comment="Per-image source catalogs: romancal's SourceCatalogStep on every calibrated L2 image (rad source_catalog_columns of one band, fluxes in nJy), one row per source per image; the catalog file is the wfi_l2_cat product of the same exposure."
     )
     op.create_index('ix_l2_sources_pos', 'l2_sources', ['pos'], unique=False, postgresql_using='gist')
+    op.execute(OBSCORE_VIEW)
 
 
 def downgrade() -> None:
+    op.execute(OBSCORE_VIEW.replace(_DPTYPE_0013, _DPTYPE_0007))
     op.drop_index('ix_l2_sources_pos', table_name='l2_sources', postgresql_using='gist')
     op.drop_table('l2_sources')
