@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
+from click.testing import CliRunner
 from conftest import unreferenced_objects
 
 from romanarchive.archive import Archive
@@ -20,6 +21,7 @@ from romanarchive.catalog import l2_job
 from romanarchive.catalog.l2_step import L2CatalogStep
 from romanarchive.catalog.select import CatalogInputError
 from romanarchive.catalog.step import load_image
+from romanarchive.cli.main import main
 from romanarchive.db import product_types
 from romanarchive.ingest.service import ingest_paths
 from romanarchive.jobs import worker
@@ -110,16 +112,22 @@ def test_l2_catalog_job_against_truth_rerun_and_tap(archive: Archive, science_su
     assert not np.asarray(rows["is_extended"])[idx[found]].mean() > 0.2
 
     # Re-running replaces the rows and the catalog product (one live per exposure), leaving no orphaned objects.
-    again = l2_job.catalog_l2(archive, ids["F158"])
-    assert again.n_sources == len(rows) and again.catalog_product_id != cat_pid
     with archive.engine.connect() as conn:
+        n_jobs = conn.execute(sa.text("SELECT count(*) FROM jobs")).scalar_one()
+    env = {"ROMANARCHIVE_HOME": str(archive.settings.home), "ROMANARCHIVE_DATABASE_URL": archive.url,
+           "ROMANARCHIVE_STORE": archive.settings.store_url}
+    res = CliRunner().invoke(main, ["l2-catalog", "--product", str(ids["F158"])], env=env)
+    assert res.exit_code == 0, res.output
+    assert f"1 image(s) catalogued, {len(rows)} sources, 0 error(s)" in res.output
+    with archive.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT product_id FROM products WHERE product_type = :t AND filter = 'F158'"),
+                            {"t": product_types.L2_CATALOG}).scalar_one() != cat_pid
         assert conn.execute(sa.text("SELECT count(*) FROM l2_sources WHERE product_id = :p"),
                             {"p": ids["F158"]}).scalar_one() == len(rows)
         assert conn.execute(sa.text("SELECT count(*) FROM products WHERE product_type = :t"),
                             {"t": product_types.L2_CATALOG}).scalar_one() == 2
-        # Only L2 images trigger mosaics and light curves: the catalog products queued nothing.
-        assert conn.execute(sa.text("SELECT count(*) FROM jobs j JOIN products p ON p.product_id = j.product_id "
-                                    "WHERE p.product_type = :t"), {"t": product_types.L2_CATALOG}).scalar_one() == 0
+        # Only L2 images trigger co-adds, the ePSF library and light curves: a catalog product queues nothing.
+        assert conn.execute(sa.text("SELECT count(*) FROM jobs")).scalar_one() == n_jobs
     assert unreferenced_objects(archive) == []
 
     # Published through TAP: a cone on the pgsphere position, units from the column registry.
@@ -150,6 +158,13 @@ def test_l2_catalog_refuses_before_writing_and_empty_image(archive: Archive, sci
         assert conn.execute(sa.text("SELECT count(*) FROM products WHERE product_type = :t"),
                             {"t": product_types.L2_CATALOG}).scalar_one() == 0
     assert unreferenced_objects(archive) == []
+    env = {"ROMANARCHIVE_HOME": str(archive.settings.home), "ROMANARCHIVE_DATABASE_URL": archive.url,
+           "ROMANARCHIVE_STORE": archive.settings.store_url}
+    res = CliRunner().invoke(main, ["l2-catalog", "--all"], env=env)
+    assert res.exit_code == 1 and "error: L2" in res.output and "no apcorr reference file" in res.output
+    assert CliRunner().invoke(main, ["l2-catalog"], env=env).exit_code == 2
+    res = CliRunner().invoke(main, ["l2-catalog", "--product", str(pid + 1000)], env=env)
+    assert res.exit_code == 1 and "not a live L2 image" in res.output
     # An image that is no longer live (re-calibrated meanwhile) is skipped.
     assert l2_job.catalog_l2(archive, pid + 1000).catalog_product_id is None
 
