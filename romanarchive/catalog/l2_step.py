@@ -37,7 +37,8 @@ class L2CatalogConfig(BaseModel):
     """romancal ``SourceCatalogStep`` parameters (romancal's defaults, made for a full 4088² detector).
 
     On a 512² image the 1000-pixel background box is one box (a constant background), which the simulated sky is;
-    a 128-pixel box gave the same fluxes within 2 % and detections within 10 % on the science survey.
+    on one science-survey image a 128-pixel box moved the matched stars' PSF fluxes by 2 % and found 4 more of 28
+    faint truth stars.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -147,9 +148,9 @@ class L2CatalogStep:
         _ensure_offline([image], None)
         step = _ArchiveSourceCatalogStep.make(self.references, **cfg.model_dump())
         t0 = time.perf_counter()
-        photometry = model.meta.photometry if "photometry" in model.meta else None
-        conversion = photometry.conversion_megajanskys if photometry is not None else None
+        photometry: Any = model.meta.photometry if "photometry" in model.meta else None
         calibrated = photometry is not None and flux_calibrated(model.meta)
+        conversion = photometry.conversion_megajanskys if calibrated else None
         crds_log = logging.getLogger("CRDS")
         level = crds_log.level
         crds_log.setLevel(logging.CRITICAL)
