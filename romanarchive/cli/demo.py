@@ -46,7 +46,8 @@ def run_demo(archive: Archive, workdir: Path | None, preset: str = "demo", worke
         else:
             n += 1
     click.echo(f"    {n} files registered or already present, {errors} errors")
-    click.secho(f"4/4 process on ingest ({workers} workers): calibrate, co-add, catalog, time series", bold=True)
+    click.secho(f"4/4 process on ingest ({workers} workers): calibrate, L2 catalogs, co-add, catalog, time series",
+                bold=True)
     ran = run_workers(archive.settings, workers)
     click.echo(f"    ran {ran} job(s)")
     click.echo("    " + science_summary(archive))
