@@ -57,3 +57,28 @@ def test_detections_on_a_star_meet_at_its_position(archive: Archive, star: bool)
         assert after == [(objs[0][0], 3)]
     else:
         assert sum(n for _, n in after) == 3
+
+
+def test_objects_found_before_the_catalog_merge_on_its_star(archive: Archive) -> None:
+    """DIA ran before the skycell's catalog: two objects for one variable; the catalog's arrival re-links them and,
+    both lying on one catalogued star, merges them into the older one."""
+    from romanarchive.timeseries.dia_objects import refresh_counterparts
+
+    with archive.engine.begin() as conn:
+        _detection(conn, 0, -0.2, 15.0)
+        _detection(conn, 1, +0.2, 8.0)
+        associate(conn)
+    two = _objects(archive)
+    assert [n for _, n in two] == [1, 1]
+    d = 10 * ARC
+    poly = f"{{({RA0 - 3 * d}d,{DEC0 - d}d),({RA0 + 3 * d}d,{DEC0 - d}d),({RA0 + 3 * d}d,{DEC0 + d}d)," \
+           f"({RA0 - 3 * d}d,{DEC0 + d}d)}}"
+    with archive.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO objects (source_id, release, ra, dec, pos, hpx, is_extended) VALUES "
+            "(1, 'live', :ra, :dec, spoint(radians(:ra), radians(:dec)), 0, false)"), {"ra": RA0, "dec": DEC0})
+        assert refresh_counterparts(conn, poly) == 2
+    with archive.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT dia_object_id, n_detections, counterpart_id FROM dia_objects")).all()
+        owners = set(conn.execute(sa.text("SELECT dia_object_id FROM dia_sources")).scalars())
+    assert [tuple(r) for r in rows] == [(two[0][0], 2, 1)] and owners == {two[0][0]}

@@ -13,7 +13,8 @@ After each DIA run (:func:`romanarchive.timeseries.dia_job.run_cell`, in its tra
 3. deletes objects left without detections (their rows were recomputed away).
 
 When a skycell's catalog changes (new or rebuilt L4), :func:`refresh_counterparts` links the DIA objects over it
-again: the static catalog's ids and classes may have changed, and DIA may have run before the catalog existed.
+again: the static catalog's ids and classes may have changed, and DIA may have run before the catalog existed —
+objects that turn out to lie on one catalogued star are then merged into the oldest.
 
 An advisory lock serialises association: two filters of one skycell, or overlapping skycells, run in parallel
 workers and must not found two objects for one position.
@@ -160,6 +161,7 @@ def associate(conn: sa.Connection, radius_arcsec: float = 0.3, host_radius_arcse
     if touched:
         conn.execute(_SUMMARY, {"ids": sorted(touched)})
         _relink(conn, sorted(touched), radius_arcsec, host_radius_arcsec)
+        out["deleted"] += _merge_on_stars(conn, sorted(touched), radius_arcsec, host_radius_arcsec)
     return out
 
 
@@ -170,12 +172,40 @@ def _relink(conn: sa.Connection, ids: list[int], radius_arcsec: float, host_radi
     conn.execute(_COUNTERPART, {"ids": ids, "radius": radius_arcsec, "host": host_radius_arcsec})
 
 
+_SAME_STAR = sa.text(
+    """
+    SELECT array_agg(dia_object_id ORDER BY dia_object_id) FROM dia_objects
+    WHERE counterpart_id IN (SELECT counterpart_id FROM dia_objects WHERE dia_object_id = ANY(:ids))
+      AND NOT coalesce(counterpart_extended, true) AND counterpart_sep <= :radius
+    GROUP BY counterpart_id HAVING count(*) > 1
+    """
+)
+
+
+def _merge_on_stars(conn: sa.Connection, ids: list[int], radius_arcsec: float, host_radius_arcsec: float) -> int:
+    """Merge DIA objects whose counterpart is one catalogued point source (DIA ran before that catalog existed, so
+    the detections could not meet at the star's position): the oldest object keeps them all. Returns how many
+    objects were merged away."""
+    merged = 0
+    for group in conn.execute(_SAME_STAR, {"ids": ids, "radius": radius_arcsec}).scalars():
+        keep, others = int(group[0]), [int(g) for g in group[1:]]
+        conn.execute(sa.text("UPDATE dia_sources SET dia_object_id = :k WHERE dia_object_id = ANY(:o)"),
+                     {"k": keep, "o": others})
+        conn.execute(sa.text("DELETE FROM dia_objects WHERE dia_object_id = ANY(:o)"), {"o": others})
+        conn.execute(_SUMMARY, {"ids": [keep]})
+        _relink(conn, [keep], radius_arcsec, host_radius_arcsec)
+        merged += len(others)
+    return merged
+
+
 def refresh_counterparts(conn: sa.Connection, polygon: str, radius_arcsec: float = 0.3,
                          host_radius_arcsec: float = 2.0) -> int:
-    """Re-link the DIA objects inside a pgsphere polygon (a skycell whose catalog changed); returns how many."""
+    """Re-link the DIA objects inside a pgsphere polygon (a skycell whose catalog changed), merging those that turn
+    out to lie on one catalogued star; returns how many objects were re-linked."""
     conn.execute(_LOCK)
     ids = sorted(conn.execute(sa.text("SELECT dia_object_id FROM dia_objects WHERE pos @ CAST(:poly AS spoly)"),
                               {"poly": polygon}).scalars())
     if ids:
         _relink(conn, ids, radius_arcsec, host_radius_arcsec)
+        _merge_on_stars(conn, ids, radius_arcsec, host_radius_arcsec)
     return len(ids)
