@@ -391,3 +391,29 @@ def test_moving_object_figures() -> None:
     figs = {f.name: f for f in timedomain._moving(dia, row, kind)}
     assert figs["DIA brightenings of truth moving objects flagged moving"].passed
     assert figs["truth moving objects whose DIA brightenings are one track"].passed
+
+
+def test_l2_catalog_figures() -> None:
+    """Per-image catalogs: rows and purity, and the PSF flux bias / pulls / position RMS of isolated S/N > 50 stars."""
+    from romanarchive.validate import l2catalog
+
+    rng = np.random.default_rng(5)
+    n = 30
+    t = [dict(id=i, kind="star", mag_F087=19.0 + 0.05 * i, mag_F158=19.0 + 0.05 * i,
+              ra=_offset(10.0 * i, 0)[0], dec=DEC0) for i in range(n)]
+    truth = _truth(t)
+    true = truth.flux_njy("F158")
+    err = 0.004 * true
+    flux = true * 1.01 + err * rng.standard_normal(n)
+    ra = np.r_[truth.ra, _offset(5.0, 5.0)[0]]  # one row on empty sky
+    dec = np.r_[truth.dec, _offset(5.0, 5.0)[1]]
+    rows = {"product_id": np.ones(n + 1, int), "filter": np.array(["F158"] * (n + 1)), "ra": ra, "dec": dec,
+            "psf_flux": np.r_[flux, 100.0], "psf_flux_err": np.r_[err, 10.0],
+            "aper04_flux": np.r_[0.8 * true, 80.0], "aper04_flux_err": np.r_[err, 10.0]}
+    figs = {f.name: f for f in l2catalog.l2_catalog_figures(rows, truth)}
+    assert figs["L2 catalog rows"].value == n + 1
+    assert figs['L2 rows without a truth source within 0.2"'].value == pytest.approx(1 / (n + 1))
+    assert figs["F158 L2 PSF flux / truth - 1 (isolated stars, S/N > 50)"].value == pytest.approx(0.01, abs=0.004)
+    assert 0.6 < figs["F158 L2 PSF flux pull scatter"].value < 1.4
+    assert figs["F158 L2 position RMS offset"].value == pytest.approx(0.0, abs=1e-3)
+    assert [f.name for f in l2catalog.l2_catalog_figures({}, truth)] == ["L2 catalog rows"]

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from romanarchive.archive import Archive
 from romanarchive.db import product_types
 from romanarchive.db.tables_catalog import CATALOG_BANDS, OBJECTS
-from romanarchive.validate import catalog_checks, photometry, timedomain
+from romanarchive.validate import catalog_checks, l2catalog, photometry, timedomain
 from romanarchive.validate.inputs import (
     EmptyArchiveError,
     apcorr_files,
@@ -79,6 +79,7 @@ def validate_archive(archive: Archive, truth_path: Path, release: str = "live", 
         dia, epochs, dia_objs = dia_sources(conn), epoch_times(conn), dia_objects(conn)
         lcs, var = light_curves(conn, release), variability(conn)
         apcorr_paths = apcorr_files(survey, archive, conn)
+        l2_rows = l2catalog.l2_sources(conn)
     n_rows = len(objects.get("ra", ()))
     if n_rows == 0 and not l3:
         raise EmptyArchiveError(f"the archive at {archive.url} has no catalog rows (release {release!r}) and no L3 "
@@ -131,6 +132,7 @@ def validate_archive(archive: Archive, truth_path: Path, release: str = "live", 
     figs += photometry.apcorr_figures(apcorr)
     figs += photometry.flux_figures(objects, truth, match.truth_row, bands, apcorr, forced, report.plot)
     figs += photometry.astrometry_figures(objects, truth, match.truth_row, bands, report.plot)
+    figs += l2catalog.l2_catalog_figures(l2_rows, truth)
 
     figs += timedomain.light_curve_figures(objects, truth, match.truth_row, covered, with_lc)
     figs += timedomain.variability_figures(var, objects, truth, match.truth_row)
