@@ -26,11 +26,11 @@ from romanarchive.catalog.select import CatalogInputError
 from romanarchive.catalog.step import STEP_NAME, CatalogStep, LoadedImage, StepResult, bright_stars_of_l2, load_image
 from romanarchive.crds_offline import configure_offline
 from romanarchive.db import product_types
-from romanarchive.db.tables import files, metadata, products
+from romanarchive.db.tables import files, products
 from romanarchive.db.tables_catalog import LIVE, OBJECTS
 from romanarchive.db.types import numpy_dtype
 from romanarchive.ingest.query import live_l2, newest_reference
-from romanarchive.ingest.register import Provenance, Registration, discard_unregistered
+from romanarchive.ingest.register import Provenance, Registration, discard_unregistered, retire_products
 from romanarchive.jobs import queue
 from romanarchive.sky.footprint import centre_and_fov, healpix29, spoly_literal, wcs_corners
 from romanarchive.sky.skycells import skycell as skycell_of
@@ -241,29 +241,12 @@ def _register(archive: Archive, job: queue.Job | None, cell: str, result: StepRe
 
 def _retire(conn: sa.Connection, cell: str, keep: tuple[int, ...]) -> list[str]:
     """Take the skycell's earlier live L4s out of the live set; returns store keys no row uses any more."""
-    rp = metadata.tables.get("release_products")
     old = conn.execute(
-        sa.select(products.c.product_id, products.c.file_id)
+        sa.select(products.c.product_id)
         .where(products.c.product_type.in_((CAT_TYPE, SEGM_TYPE)), products.c.obs_id == cell,
                products.c.release == LIVE, products.c.product_id.not_in(keep or (-1,)))
-    ).all()
-    freed: list[str] = []
-    for pid, file_id in old:
-        newest = None
-        if rp is not None:
-            rel = metadata.tables["releases"]
-            newest = conn.execute(
-                sa.select(rp.c.release).join(rel, rel.c.release == rp.c.release).where(rp.c.product_id == pid)
-                .order_by(rel.c.created_at.desc()).limit(1)).scalar()
-        if newest is not None:
-            conn.execute(products.update().where(products.c.product_id == pid).values(release=newest))
-            continue
-        conn.execute(products.delete().where(products.c.product_id == pid))
-        if conn.execute(sa.select(products.c.product_id).where(products.c.file_id == file_id)).first() is None:
-            key = conn.execute(files.delete().where(files.c.file_id == file_id).returning(files.c.uri)).scalar()
-            if key:
-                freed.append(str(key))
-    return freed
+    ).scalars().all()
+    return retire_products(conn, old)
 
 
 def _discard(archive: Archive, keys: list[str]) -> None:

@@ -31,11 +31,11 @@ from romanarchive.catalog.step import load_image
 from romanarchive.crds_offline import configure_offline
 from romanarchive.db import product_types
 from romanarchive.db.bulk import copy_arrays
-from romanarchive.db.tables import files, metadata, products
+from romanarchive.db.tables import files, products
 from romanarchive.db.tables_l2cat import L2_SOURCES
 from romanarchive.db.types import numpy_dtype
 from romanarchive.ingest.query import newest_reference
-from romanarchive.ingest.register import Provenance, Registration, discard_unregistered
+from romanarchive.ingest.register import Provenance, Registration, discard_unregistered, retire_products
 from romanarchive.jobs import queue
 
 KIND = "l2_catalog"
@@ -224,23 +224,9 @@ def _retire(conn: sa.Connection, image: L2Image) -> list[str]:
     catalog product per exposure)."""
     same = (products.c.exposure_id == image.exposure_id if image.exposure_id is not None
             else products.c.obs_id == image.obs_id)
-    old = conn.execute(sa.select(products.c.product_id, products.c.file_id)
-                       .where(products.c.product_type == CAT_TYPE, products.c.release == "live", same)).all()
-    rp, rel = metadata.tables["release_products"], metadata.tables["releases"]
-    freed: list[str] = []
-    for pid, file_id in old:
-        newest = conn.execute(sa.select(rp.c.release).join(rel, rel.c.release == rp.c.release)
-                              .where(rp.c.product_id == pid).order_by(rel.c.created_at.desc()).limit(1)).scalar()
-        if newest is not None:
-            conn.execute(products.update().where(products.c.product_id == pid)
-                         .values(release=newest, exposure_id=None))
-            continue
-        conn.execute(products.delete().where(products.c.product_id == pid))
-        if conn.execute(sa.select(products.c.product_id).where(products.c.file_id == file_id)).first() is None:
-            key = conn.execute(files.delete().where(files.c.file_id == file_id).returning(files.c.uri)).scalar()
-            if key:
-                freed.append(str(key))
-    return freed
+    old = conn.execute(sa.select(products.c.product_id)
+                       .where(products.c.product_type == CAT_TYPE, products.c.release == "live", same)).scalars().all()
+    return retire_products(conn, old, detach_exposure=True)
 
 
 def queue_l2(conn: sa.Connection, product_ids: list[int]) -> dict[int, int]:

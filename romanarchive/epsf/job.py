@@ -23,13 +23,13 @@ import sqlalchemy as sa
 
 from romanarchive.archive import Archive
 from romanarchive.db import product_types
-from romanarchive.db.tables import files, metadata, products
+from romanarchive.db.tables import metadata, products
 from romanarchive.epsf.build import EpsfBuildError
 from romanarchive.epsf.config import EpsfConfig
 from romanarchive.epsf.step import STEP, EpsfInput, EpsfResult, EpsfStep, read_input
 from romanarchive.imaging.psf import galsim_band
 from romanarchive.ingest.inspect import bandpass_limits
-from romanarchive.ingest.register import Provenance, Registration, discard_unregistered
+from romanarchive.ingest.register import Provenance, Registration, discard_unregistered, retire_products
 from romanarchive.jobs import queue
 
 log = logging.getLogger(__name__)
@@ -165,19 +165,12 @@ def register_result(archive: Archive, job: queue.Job | None, result: EpsfResult,
 def _retire(conn: sa.Connection, result: EpsfResult, keep: int) -> list[str]:
     """Delete the window's earlier library products (rows cascade); returns store keys no file row uses now."""
     old = conn.execute(
-        sa.select(products.c.product_id, products.c.file_id)
+        sa.select(products.c.product_id)
         .where(products.c.product_type == product_types.EPSF, products.c.detector == result.detector,
                products.c.filter == result.filter, products.c.release == "live", products.c.product_id != keep,
                products.c.product_id.in_(sa.select(_EPSF_ROWS.c.product_id)
-                                         .where(_EPSF_ROWS.c.t_min == result.t_min)))).all()
-    freed = []
-    for pid, file_id in old:
-        conn.execute(products.delete().where(products.c.product_id == pid))
-        if conn.execute(sa.select(products.c.product_id).where(products.c.file_id == file_id)).first() is None:
-            key = conn.execute(files.delete().where(files.c.file_id == file_id).returning(files.c.uri)).scalar()
-            if key:
-                freed.append(str(key))
-    return freed
+                                         .where(_EPSF_ROWS.c.t_min == result.t_min)))).scalars().all()
+    return retire_products(conn, old, keep_released=False)
 
 
 def run_epsf(archive: Archive, job: queue.Job) -> int:

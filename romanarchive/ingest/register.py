@@ -27,7 +27,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from romanarchive.archive import Archive
-from romanarchive.db.tables import EXPOSURE_IDENTITY, exposures, files, jobs, products, provenance, reference_files
+from romanarchive.db.tables import (
+    EXPOSURE_IDENTITY,
+    exposures,
+    files,
+    jobs,
+    metadata,
+    products,
+    provenance,
+    reference_files,
+)
 from romanarchive.ingest.inspect import MEDIA_TYPE, Description
 from romanarchive.jobs import queue, wiring
 from romanarchive.store.objectstore import StoredObject, content_key, sha256_file
@@ -43,6 +52,44 @@ def discard_unregistered(archive: Archive, key: str) -> None:
         referenced = conn.execute(sa.select(files.c.file_id).where(files.c.uri == key)).first()
     if referenced is None:
         archive.store.delete(key)
+
+
+def retire_products(conn: sa.Connection, product_ids: Sequence[int], keep_released: bool = True,
+                    detach_exposure: bool = False) -> list[str]:
+    """Take products out of the live set, inside the transaction that registers their replacement.
+
+    A product a data release holds (``keep_released``) keeps its row, re-tagged with the newest such release (and,
+    with ``detach_exposure``, no longer tied to its exposure); any other is deleted (its provenance rows cascade),
+    with its ``files`` row when no product uses that file any more.
+
+    Returns
+    -------
+    list of str
+        Store keys no ``files`` row uses now: the caller removes them after the commit (removing first could lose
+        an object that a failed transaction still references).
+    """
+    rp, rel = metadata.tables.get("release_products"), metadata.tables.get("releases")
+    freed: list[str] = []
+    for pid in product_ids:
+        if keep_released and rp is not None and rel is not None:
+            newest = conn.execute(
+                sa.select(rp.c.release).join(rel, rel.c.release == rp.c.release).where(rp.c.product_id == pid)
+                .order_by(rel.c.created_at.desc()).limit(1)).scalar()
+            if newest is not None:
+                values: dict[str, Any] = {"release": newest}
+                if detach_exposure:
+                    values["exposure_id"] = None
+                conn.execute(products.update().where(products.c.product_id == pid).values(**values))
+                continue
+        file_id = conn.execute(products.delete().where(products.c.product_id == pid)
+                               .returning(products.c.file_id)).scalar()
+        if file_id is None:
+            continue
+        if conn.execute(sa.select(products.c.product_id).where(products.c.file_id == file_id)).first() is None:
+            key = conn.execute(files.delete().where(files.c.file_id == file_id).returning(files.c.uri)).scalar()
+            if key:
+                freed.append(str(key))
+    return freed
 
 
 @dataclass(frozen=True)

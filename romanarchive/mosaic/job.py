@@ -22,11 +22,11 @@ import sqlalchemy as sa
 
 from romanarchive.archive import Archive
 from romanarchive.db import product_types
-from romanarchive.db.tables import files, metadata, products
+from romanarchive.db.tables import products
 from romanarchive.imaging.l2 import load_l2
 from romanarchive.ingest.inspect import bandpass_limits
 from romanarchive.ingest.query import LiveProduct, live_l2
-from romanarchive.ingest.register import Provenance, Registration, discard_unregistered
+from romanarchive.ingest.register import Provenance, Registration, discard_unregistered, retire_products
 from romanarchive.jobs import queue
 from romanarchive.mosaic.step import MosaicConfig, MosaicResult, MosaicStep
 from romanarchive.sky.footprint import centre_and_fov, healpix29, spoly_literal
@@ -164,30 +164,13 @@ def _retire(conn: sa.Connection, cell_name: str, filter_name: str, keep: int | N
     """
     # Serialise registrations of one skycell + filter, so two concurrent jobs cannot both stay live.
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"l3:{cell_name} {filter_name}"})
-    rp = metadata.tables["release_products"]
-    rel = metadata.tables["releases"]
     old = conn.execute(
-        sa.select(products.c.product_id, products.c.file_id)
+        sa.select(products.c.product_id)
         .where(products.c.product_type == L3_TYPE, products.c.obs_id == cell_name,
                products.c.filter == filter_name, products.c.release == "live",
                products.c.product_id != (keep if keep is not None else -1))
-    ).all()
-    freed: list[str] = []
-    for pid, file_id in old:
-        newest = conn.execute(
-            sa.select(rp.c.release).join(rel, rel.c.release == rp.c.release).where(rp.c.product_id == pid)
-            .order_by(rel.c.created_at.desc()).limit(1)
-        ).scalar()
-        if newest is not None:
-            conn.execute(products.update().where(products.c.product_id == pid).values(release=newest))
-            continue
-        conn.execute(products.delete().where(products.c.product_id == pid))  # provenance rows cascade
-        still_used = conn.execute(sa.select(products.c.product_id).where(products.c.file_id == file_id)).first()
-        if still_used is None:
-            key = conn.execute(files.delete().where(files.c.file_id == file_id).returning(files.c.uri)).scalar()
-            if key:
-                freed.append(str(key))
-    return freed
+    ).scalars().all()
+    return retire_products(conn, old)
 
 
 def run_mosaic(archive: Archive, job: queue.Job) -> int:
