@@ -128,6 +128,16 @@ def light_curve_sources(conn: sa.Connection) -> set[int]:
     return {int(s) for s in conn.execute(sa.text("SELECT DISTINCT source_id FROM forced_phot")).scalars()}
 
 
+def l2_sources(conn: sa.Connection) -> Columns:
+    """The per-image catalogs' rows, the columns :mod:`~romanarchive.validate.l2catalog` compares (empty where the
+    archive has no ``l2_sources`` table)."""
+    if not sa.inspect(conn).has_table("l2_sources"):
+        return {}
+    result = conn.execute(sa.text("SELECT product_id, filter, ra, dec, psf_flux, psf_flux_err, aper04_flux, "
+                                  "aper04_flux_err FROM l2_sources"))
+    return _column_arrays(list(result.keys()), list(result.all()))
+
+
 def dia_sources(conn: sa.Connection) -> Columns:
     """DIA detections: position, epoch, filter, flux (nJy), S/N, flags, track (-1 when none) and the file names
     (space-separated) of the L2s co-added into the epoch image and into the template."""

@@ -10,26 +10,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import sqlalchemy as sa
 
+from romanarchive.validate.catalog_checks import MATCH_RADIUS, match_catalog
 from romanarchive.validate.inputs import Columns
-from romanarchive.validate.matching import CONSTANT_STARS, Truth, count_within, nearest, offsets_mas
+from romanarchive.validate.matching import Truth, offsets_mas
+from romanarchive.validate.photometry import MIN_SNR, isolated_stars
 from romanarchive.validate.stats import Figure, pull_scatter, robust_sigma
 
 SECTION = "L2 catalogs"
-MATCH_RADIUS = 0.2
-ISOLATION_RADIUS = 2.0
-MIN_SNR = 50.0
-_COLUMNS = ("product_id", "filter", "ra", "dec", "psf_flux", "psf_flux_err", "aper04_flux", "aper04_flux_err")
-
-
-def l2_sources(conn: sa.Connection) -> Columns:
-    """The per-image catalogs' rows (empty where the archive has no ``l2_sources`` table or no rows)."""
-    if not sa.inspect(conn).has_table("l2_sources"):
-        return {}
-    result = conn.execute(sa.text(f"SELECT {', '.join(_COLUMNS)} FROM l2_sources"))
-    rows = result.all()
-    return {k: np.array([r[i] for r in rows]) for i, k in enumerate(_COLUMNS)}
 
 
 def l2_catalog_figures(rows: Columns, truth: Truth) -> list[Figure]:
@@ -40,15 +28,13 @@ def l2_catalog_figures(rows: Columns, truth: Truth) -> list[Figure]:
     ra, dec = np.asarray(rows["ra"], float), np.asarray(rows["dec"], float)
     images = np.asarray(rows["product_id"])
     per_image = np.unique(images, return_counts=True)[1]
-    tra, tdec, trow = truth.all_positions()
-    idx, sep = nearest(ra, dec, tra, tdec)
-    real = sep <= MATCH_RADIUS
+    match = match_catalog(truth, ra, dec)
     figs = [Figure(SECTION, "L2 catalog rows", n, note=f"{len(per_image)} images, median {np.median(per_image):.0f} "
                                                        "rows per image"),
-            Figure(SECTION, f'L2 rows without a truth source within {MATCH_RADIUS}"', float(1.0 - real.mean()))]
-    row = np.where(real, trow[np.clip(idx, 0, None)], -1)
-    iso = count_within(truth.ra, truth.dec, tra, tdec, ISOLATION_RADIUS) <= 1
-    star = np.isin(truth.kind, CONSTANT_STARS) & iso
+            Figure(SECTION, f'L2 rows without a truth source within {MATCH_RADIUS}"',
+                   float(1.0 - match.row_real.mean()))]
+    row = match.row_truth
+    star = isolated_stars(truth)
     filters = np.asarray(rows["filter"]).astype(str)
     for band in sorted(set(filters.tolist())):
         if band.upper() not in truth.filters:

@@ -136,11 +136,16 @@ def apcorr_figures(apcorr: dict[str, ApertureCorrection]) -> list[Figure]:
 # --------------------------------------------------------------------------- fluxes
 
 
-def star_sample(truth: Truth, truth_row: np.ndarray) -> np.ndarray:
-    """Truth rows of isolated constant stars matched to a catalog row."""
+def isolated_stars(truth: Truth) -> np.ndarray:
+    """Per truth row: a constant star with no other truth source within :data:`ISOLATION_RADIUS`."""
     tra, tdec, _ = truth.all_positions()
     iso = count_within(truth.ra, truth.dec, tra, tdec, ISOLATION_RADIUS) <= 1  # itself only
-    return np.flatnonzero(np.isin(truth.kind, CONSTANT_STARS) & iso & (truth_row >= 0))
+    return np.isin(truth.kind, CONSTANT_STARS) & iso
+
+
+def star_sample(truth: Truth, truth_row: np.ndarray) -> np.ndarray:
+    """Truth rows of isolated constant stars matched to a catalog row."""
+    return np.flatnonzero(isolated_stars(truth) & (truth_row >= 0))
 
 
 def _col(objects: Columns, name: str, rows: np.ndarray) -> np.ndarray | None:

@@ -23,6 +23,7 @@ from romanarchive.validate.inputs import (
     failed_jobs,
     forced_photometry_means,
     job_states,
+    l2_sources,
     l3_products,
     light_curve_sources,
     light_curves,
@@ -79,7 +80,7 @@ def validate_archive(archive: Archive, truth_path: Path, release: str = "live", 
         dia, epochs, dia_objs = dia_sources(conn), epoch_times(conn), dia_objects(conn)
         lcs, var = light_curves(conn, release), variability(conn)
         apcorr_paths = apcorr_files(survey, archive, conn)
-        l2_rows = l2catalog.l2_sources(conn)
+        l2_rows = l2_sources(conn)
     n_rows = len(objects.get("ra", ()))
     if n_rows == 0 and not l3:
         raise EmptyArchiveError(f"the archive at {archive.url} has no catalog rows (release {release!r}) and no L3 "
